@@ -1,0 +1,41 @@
+# mmlesson: `make test` and `make lab` work on a fresh machine with nothing installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# torch and torchvision must come from the registry as a matched pair: a CPU-only torch wheel
+# found on local disk cannot load PyPI's torchvision (`operator torchvision::nms does not exist`).
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+QUICK_ENV  := MMLESSON_QUICK=1 MMLESSON_OFFLINE=1 MPLBACKEND=agg
+
+.PHONY: install test unit notebooks lab lab-check bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_PAIR)
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(TORCH_PAIR)
+	$(BIN)/python -c "import torch, torchvision, open_clip; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'open_clip', open_clip.__version__)"
+	touch $(STAMP)
+
+test: install unit notebooks
+
+unit: install
+	$(QUICK_ENV) $(BIN)/python -m pytest tests -q
+
+notebooks: install
+	$(QUICK_ENV) $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks -q -p no:cacheprovider
+
+lab: install
+	$(BIN)/jupyter lab notebooks
+
+# Starts JupyterLab on a free local port, checks that it answers, stops it (used by tests/test_lab.py).
+lab-check: install
+	$(BIN)/python tests/lab_check.py
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,97 @@
+"""The shell entry point: ``python -m mmlesson COMMAND``.
+
+Each command is wired here and implemented in the module that owns the idea
+(training in train.py, search in search.py, ...), so this file stays a table of contents.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Print the environment report; exit 1 with one line per problem if the course cannot run."""
+    try:
+        from .config import environment_report
+        rows, problems = environment_report()
+    except Exception as error:  # e.g. a bad MMLESSON_* value: one clear line, no traceback
+        print(f"mmlesson doctor: {error}", file=sys.stderr)
+        return 1
+    width = max(len(what) for what, _ in rows)
+    for what, value in rows:
+        print(f"{what:<{width}}  {value}")
+    if problems:
+        print(f"\n{len(problems)} problem(s) stop the course:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print("\nall good: the course can run here.")
+    return 0
+
+
+def _lazy(module: str, function: str):
+    def run(args: argparse.Namespace) -> int:
+        from importlib import import_module
+        return getattr(import_module(f"mmlesson.{module}"), function)(args) or 0
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mmlesson", description="mmlesson: the course's command line.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    commands.add_parser("doctor", help="check that the course can run here").set_defaults(run=doctor)
+
+    train_clip = commands.add_parser("train-clip", help="train the tiny CLIP on Shapes")
+    train_clip.add_argument("--seconds", type=float, default=None, help="stop after this much training time")
+    train_clip.add_argument("--steps", type=int, default=None, help="number of optimiser steps")
+    train_clip.add_argument("--seed", type=int, default=0)
+    train_clip.add_argument("--out", default="data/tiny-clip-shapes.safetensors")
+    train_clip.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
+    train_clip.set_defaults(run=_lazy("train", "train_clip_command"))
+
+    train_vqgan = commands.add_parser("train-vqgan", help="train the tiny VQGAN on Shapes")
+    train_vqgan.add_argument("--steps", type=int, default=None)
+    train_vqgan.add_argument("--seed", type=int, default=0)
+    train_vqgan.add_argument("--no-discriminator", action="store_true", help="train without the patch discriminator")
+    train_vqgan.add_argument("--out", default="data/tiny-vqgan-shapes.safetensors")
+    train_vqgan.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
+    train_vqgan.set_defaults(run=_lazy("vqgan", "train_vqgan_command"))
+
+    train_judge = commands.add_parser("train-judge", help="train the independent Shapes judge")
+    train_judge.add_argument("--seed", type=int, default=0)
+    train_judge.add_argument("--out", default="data/shapes-judge.safetensors")
+    train_judge.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
+    train_judge.set_defaults(run=_lazy("judge", "train_judge_command"))
+
+    index = commands.add_parser("index", help="embed the images of a folder into a saved index")
+    index.add_argument("folder")
+    index.add_argument("--out", default=None, help="index folder (default: FOLDER/.mmlesson-index)")
+    index.add_argument("--model", default="tiny-shapes", help="a load_clip name, e.g. tiny-shapes or ViT-B-32")
+    index.set_defaults(run=_lazy("search", "index_command"))
+
+    search = commands.add_parser("search", help="query a saved index in words")
+    search.add_argument("index")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5)
+    search.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    search.set_defaults(run=_lazy("search", "search_command"))
+
+    generate = commands.add_parser("generate", help="VQGAN+CLIP: make an image from words")
+    generate.add_argument("prompt")
+    generate.add_argument("--preset", default=None, help="cpu, mps, small-cuda, large-cuda, or tiny")
+    generate.add_argument("--steps", type=int, default=None)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--out", default="generated")
+    generate.set_defaults(run=_lazy("generate", "generate_command"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError) as error:  # our own clear messages: no traceback soup
+        print(f"mmlesson {args.command}: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,98 @@
+"""Figures the lessons share. Every function returns its matplotlib figure (titled, axes labelled).
+
+Sections, one per lesson; add yours below the last one.
+- Lesson 3 (image search): ``show_results`` draws search hits with their scores,
+  ``show_query_cost`` plots query time against collection size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+# --- Lesson 3: image search ---
+
+
+def show_results(results, title: str | None = None, ncols: int | None = None, row_labels: Sequence[str] | None = None,
+                 show_paths: bool = True, scale: float = 1.8):
+    """A grid of search hits with their scores as titles.
+
+    ``results``: a list of SearchResult (one query), or a list of such lists (a batch: one row per
+    query, labelled by ``row_labels``). Works for file paths and in-memory images alike.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [list(row) for row in results] if results and isinstance(results[0], (list, tuple)) else [list(results)]
+    width = ncols or max(1, max(len(row) for row in rows))
+    grid_rows = rows if len(rows) > 1 else _wrap(rows[0], width)
+    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, len(grid_rows) * scale * 1.25),
+                                squeeze=False)
+    for r, row in enumerate(grid_rows):
+        for c, axis in enumerate(axes[r]):
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c >= len(row):
+                axis.axis("off")
+                continue
+            _draw_hit(axis, row[c], show_paths)
+        if row_labels is not None and r < len(row_labels):
+            axes[r][0].set_ylabel(row_labels[r], fontsize=9)
+    if not any(rows):
+        axes[0][0].text(0.5, 0.5, "no results above the threshold", ha="center", va="center")
+    figure.suptitle(title or "search results (score = cosine similarity)")
+    figure.tight_layout()
+    return figure
+
+
+def _wrap(row: list, width: int) -> list[list]:
+    return [row[i: i + width] for i in range(0, len(row), width)] or [[]]
+
+
+def _draw_hit(axis, result, show_paths: bool) -> None:
+    image = _image_of(result)
+    if image is None:
+        axis.text(0.5, 0.5, f"#{result.index}\n(no image)", ha="center", va="center", fontsize=8)
+    else:
+        axis.imshow(image, interpolation="nearest" if max(image.shape[:2]) <= 64 else "antialiased")
+    label = f"#{result.rank}  {result.score:.3f}"
+    if show_paths and result.path:
+        label += f"\n{Path(result.path).name[:22]}"
+    axis.set_title(label, fontsize=8)
+
+
+def _image_of(result) -> np.ndarray | None:
+    """The hit's pixels as a uint8 (H, W, 3) array: from memory, else from its file; None if unreadable."""
+    image = result.image
+    if image is None and result.path:
+        from .search import read_image
+
+        image, _ = read_image(result.path)
+        if image is not None:
+            image.thumbnail((256, 256))
+    if image is None:
+        return None
+    if hasattr(image, "detach"):  # a (3, H, W) tensor, maybe normalised: stretch to [0, 1] for display
+        image = image.detach().cpu().float()
+        image = ((image - image.min()) / (image.max() - image.min() + 1e-8)).permute(1, 2, 0).numpy() * 255
+    image = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image)
+    return image if image.dtype == np.uint8 else np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def show_query_cost(rows: Sequence[dict], title: str = "Query time against collection size"):
+    """Log-log plot of p50 query time per method, from mmlesson.search.time_queries rows."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method in dict.fromkeys(row["method"] for row in rows):
+        points = sorted((row["size"], row["p50_ms"]) for row in rows if row["method"] == method)
+        axis.plot(*zip(*points), marker="o", label=method)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("images in the collection")
+    axis.set_ylabel("one query, p50 (ms)")
+    axis.set_title(title)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,788 @@
+"""VQGAN: an image autoencoder whose bottleneck is a grid of codes from a learned codebook.
+
+The encoder shrinks an image by ``downsample_factor`` (16 for the official ImageNet models) into a
+grid of latent vectors; each vector is replaced by its nearest entry in the codebook (vector
+quantization); the decoder turns the grid of codebook vectors back into pixels. VQGAN trains this
+with a *patch discriminator* on top of the reconstruction loss: a small conv net that says, for
+every patch of the image, whether it looks real, which keeps textures sharp.
+
+Parameter names follow taming-transformers' ``VQModel`` exactly (``encoder.*``, ``decoder.*``,
+``quantize.embedding.weight``, ``quant_conv.*``, ``post_quant_conv.*``), so the official
+checkpoints load with ``strict=True`` once their training-only ``loss.*`` entries are dropped.
+There is no runtime dependency on taming-transformers, pytorch-lightning or omegaconf.
+
+Pixels are in [-1, 1], as taming uses: from images in [0, 1], ``pixels = images * 2 - 1``
+(``to_vqgan_range``); back with ``images = (pixels + 1) / 2`` clamped (``from_vqgan_range``).
+
+Read top-down: building blocks, the quantizer, the config, the model, loading and downloading the
+official checkpoints, then the tiny VQGAN for Shapes (patch discriminator and training loop).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import pickle
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import checkpoints, config as mmconfig
+
+# --- building blocks -------------------------------------------------------------------------
+
+def swish(hidden: torch.Tensor) -> torch.Tensor:
+    return hidden * torch.sigmoid(hidden)
+
+
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
+
+
+class ResnetBlock(nn.Module):
+    """norm -> swish -> conv, twice, plus a skip (a 1x1 conv ``nin_shortcut`` when widths differ)."""
+
+    def __init__(self, in_channels: int, out_channels: int, dropout: float, groups: int):
+        super().__init__()
+        self.norm1 = group_norm(in_channels, groups)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm2 = group_norm(out_channels, groups)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        if in_channels != out_channels:
+            self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        residual = self.conv1(swish(self.norm1(hidden)))
+        residual = self.conv2(self.dropout(swish(self.norm2(residual))))
+        skip = self.nin_shortcut(hidden) if hasattr(self, "nin_shortcut") else hidden
+        return skip + residual
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all positions of a feature map, with a skip connection."""
+
+    def __init__(self, channels: int, groups: int):
+        super().__init__()
+        self.norm = group_norm(channels, groups)
+        self.q, self.k, self.v = (nn.Conv2d(channels, channels, 1) for _ in range(3))
+        self.proj_out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = hidden.shape
+        normed = self.norm(hidden)
+        queries = self.q(normed).flatten(2).transpose(1, 2)  # (batch, positions, channels)
+        keys = self.k(normed).flatten(2)  # (batch, channels, positions)
+        values = self.v(normed).flatten(2)  # (batch, channels, positions)
+        weights = torch.softmax(queries @ keys / math.sqrt(channels), dim=2)  # (batch, query, key)
+        attended = values @ weights.transpose(1, 2)  # (batch, channels, query positions)
+        return hidden + self.proj_out(attended.reshape(batch, channels, height, width))
+
+
+class Downsample(nn.Module):
+    """Halve the resolution: pad right and bottom by one, then a stride-2 3x3 conv (taming's choice)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=0)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(hidden, (0, 1, 0, 1)))
+
+
+class Upsample(nn.Module):
+    """Double the resolution: nearest-neighbour upsampling, then a 3x3 conv."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(hidden, scale_factor=2.0, mode="nearest"))
+
+
+class Level(nn.Module):
+    """One resolution of the encoder or decoder: res blocks (each followed by attention where the
+    config asks for it), then an optional ``downsample`` or ``upsample`` (the name taming uses)."""
+
+    def __init__(self, in_channels: int, out_channels: int, n_blocks: int, attention: bool,
+                 resample: str | None, dropout: float, groups: int):
+        super().__init__()
+        widths = [in_channels] + [out_channels] * n_blocks
+        self.block = nn.ModuleList(ResnetBlock(widths[i], out_channels, dropout, groups) for i in range(n_blocks))
+        self.attn = nn.ModuleList(AttnBlock(out_channels, groups) for _ in range(n_blocks if attention else 0))
+        self.resample = resample
+        if resample == "downsample":
+            self.downsample = Downsample(out_channels)
+        elif resample == "upsample":
+            self.upsample = Upsample(out_channels)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.block):
+            hidden = block(hidden)
+            if len(self.attn):
+                hidden = self.attn[i](hidden)
+        return getattr(self, self.resample)(hidden) if self.resample else hidden
+
+
+class Middle(nn.Module):
+    """Res block, attention, res block at the lowest resolution."""
+
+    def __init__(self, channels: int, dropout: float, groups: int):
+        super().__init__()
+        self.block_1 = ResnetBlock(channels, channels, dropout, groups)
+        self.attn_1 = AttnBlock(channels, groups)
+        self.block_2 = ResnetBlock(channels, channels, dropout, groups)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.block_2(self.attn_1(self.block_1(hidden)))
+
+
+class Encoder(nn.Module):
+    """Pixels (B, 3, H, W) -> latents (B, z_channels, H/f, W/f)."""
+
+    def __init__(self, config: "VQGANConfig"):
+        super().__init__()
+        widths = [config.ch * multiplier for multiplier in config.ch_mult]
+        n_levels = len(widths)
+        self.conv_in = nn.Conv2d(config.in_channels, config.ch, 3, padding=1)
+        self.down = nn.ModuleList(
+            Level([config.ch, *widths][i], widths[i], config.num_res_blocks,
+                  attention=config.resolution // 2**i in config.attn_resolutions,
+                  resample="downsample" if i < n_levels - 1 else None,
+                  dropout=config.dropout, groups=config.norm_groups)
+            for i in range(n_levels))
+        self.mid = Middle(widths[-1], config.dropout, config.norm_groups)
+        self.norm_out = group_norm(widths[-1], config.norm_groups)
+        self.conv_out = nn.Conv2d(widths[-1], config.z_channels, 3, padding=1)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        hidden = self.conv_in(pixels)
+        for level in self.down:
+            hidden = level(hidden)
+        return self.conv_out(swish(self.norm_out(self.mid(hidden))))
+
+
+class Decoder(nn.Module):
+    """Latents (B, z_channels, h, w) -> pixels (B, 3, h*f, w*f). ``up[0]`` is the highest resolution,
+    as in taming, so the levels run in reverse order."""
+
+    def __init__(self, config: "VQGANConfig"):
+        super().__init__()
+        widths = [config.ch * multiplier for multiplier in config.ch_mult]
+        n_levels = len(widths)
+        self.conv_in = nn.Conv2d(config.z_channels, widths[-1], 3, padding=1)
+        self.mid = Middle(widths[-1], config.dropout, config.norm_groups)
+        self.up = nn.ModuleList(
+            Level([*widths, widths[-1]][i + 1], widths[i], config.num_res_blocks + 1,
+                  attention=config.resolution // 2**i in config.attn_resolutions,
+                  resample="upsample" if i > 0 else None,
+                  dropout=config.dropout, groups=config.norm_groups)
+            for i in range(n_levels))
+        self.norm_out = group_norm(widths[0], config.norm_groups)
+        self.conv_out = nn.Conv2d(widths[0], config.out_ch, 3, padding=1)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        hidden = self.mid(self.conv_in(latents))
+        for level in reversed(self.up):
+            hidden = level(hidden)
+        return self.conv_out(swish(self.norm_out(hidden)))
+
+
+# --- vector quantization ---------------------------------------------------------------------
+
+def nearest_codes(latents: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codebook vector (Euclidean) for each latent vector: (B, C, H, W) -> (B, H, W)."""
+    batch, channels, height, width = latents.shape
+    assert codebook.shape[1] == channels, f"codebook vectors have {codebook.shape[1]} dims, latents {channels}"
+    flat = latents.permute(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C): one vector per position
+    # ||z - e||^2 = ||z||^2 + ||e||^2 - 2 z.e, for every (latent, code) pair: (B*H*W, K)
+    distances = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.t()
+    return distances.argmin(dim=1).reshape(batch, height, width)
+
+
+def lookup_codes(indices: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Codebook vectors for a grid of indices: (B, H, W) -> (B, C, H, W)."""
+    return codebook[indices].permute(0, 3, 1, 2).contiguous()
+
+
+def straight_through_quantize(latents: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Replace each latent vector by its nearest codebook vector, passing gradients straight through.
+
+    The forward value is the codebook vector; the backward pass treats quantization as the identity,
+    so the gradient with respect to the output reaches ``latents`` unchanged.
+    """
+    quantized = lookup_codes(nearest_codes(latents, codebook), codebook)
+    return latents + (quantized - latents).detach()
+
+
+class VectorQuantizer(nn.Module):
+    """The codebook (``embedding``, K x C) and the lookup. Returns the straight-through quantized
+    latents, the codebook loss, and the (B, h, w) code indices.
+
+    The loss is taming's "legacy" form, kept so outputs match the official models:
+    ``mean((sg[q] - z)^2) + beta * mean((q - sg[z])^2)`` (sg = stop-gradient). The first term pulls the
+    encoder towards its codes, the second the codes towards the encoder outputs.
+    """
+
+    def __init__(self, n_embed: int, embed_dim: int, beta: float):
+        super().__init__()
+        self.beta = beta
+        self.embedding = nn.Embedding(n_embed, embed_dim)
+        self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)
+
+    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        codebook = self.embedding.weight
+        indices = nearest_codes(latents, codebook)
+        quantized = lookup_codes(indices, codebook)
+        loss = torch.mean((quantized.detach() - latents) ** 2) + self.beta * torch.mean((quantized - latents.detach()) ** 2)
+        return latents + (quantized - latents).detach(), loss, indices
+
+
+# --- the model -------------------------------------------------------------------------------
+
+@dataclass
+class VQGANConfig:
+    """Field names follow taming's ``ddconfig`` plus ``embed_dim`` and ``n_embed``."""
+    resolution: int = 256  # training image side; only places attention (attn_resolutions), inputs may differ
+    in_channels: int = 3  # RGB in
+    out_ch: int = 3  # RGB out
+    ch: int = 128  # base width: compute grows with its square, detail with it
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)  # width per level; len-1 halvings, so f = 2**(len-1)
+    num_res_blocks: int = 2  # res blocks per encoder level (decoder: one more); depth vs speed
+    attn_resolutions: tuple[int, ...] = (16,)  # sides where attention runs: global context, quadratic cost
+    dropout: float = 0.0  # regularisation; 0 for the official models
+    z_channels: int = 256  # encoder output width, before quant_conv
+    embed_dim: int = 256  # codebook vector size: richer codes vs a harder nearest-neighbour search
+    n_embed: int = 1024  # codebook size K: more detail per code vs more codes that go unused
+    beta: float = 0.25  # codebook-loss weight (taming legacy form, see VectorQuantizer)
+    norm_groups: int = 32  # GroupNorm groups; must divide every width
+
+    def __post_init__(self):
+        self.ch_mult, self.attn_resolutions = tuple(self.ch_mult), tuple(self.attn_resolutions)
+        for width in [self.ch * m for m in self.ch_mult]:
+            if width % self.norm_groups:
+                raise ValueError(f"norm_groups={self.norm_groups} must divide every width; {width} is not a multiple.")
+
+    @classmethod
+    def from_taming(cls, ddconfig: dict, embed_dim: int, n_embed: int) -> "VQGANConfig":
+        """From the ``params`` of a taming model.yaml (``ddconfig``, ``embed_dim``, ``n_embed``)."""
+        ddconfig = dict(ddconfig)
+        if ddconfig.pop("double_z", False):
+            raise ValueError("double_z=True is a KL autoencoder setting, not a VQGAN; this loader supports VQ models.")
+        return cls(**ddconfig, embed_dim=embed_dim, n_embed=n_embed)
+
+
+VQGAN_CONFIGS = {
+    "vqgan_imagenet_f16_1024": VQGANConfig(n_embed=1024),
+    "vqgan_imagenet_f16_16384": VQGANConfig(n_embed=16384),
+    # 32x32 Shapes -> 8x8 codes; widths 16/32/64, one res block per level: 0.7M parameters, ~3 MB
+    "tiny-shapes": VQGANConfig(resolution=32, ch=16, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=(),
+                               z_channels=32, embed_dim=32, n_embed=128, norm_groups=8),
+}
+
+
+def to_vqgan_range(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> VQGAN pixels in [-1, 1]."""
+    return images * 2 - 1
+
+
+def from_vqgan_range(pixels: torch.Tensor) -> torch.Tensor:
+    """VQGAN pixels in [-1, 1] -> images in [0, 1], clamped."""
+    return ((pixels + 1) / 2).clamp(0, 1)
+
+
+class VQGAN(nn.Module):
+    """Encoder -> quant_conv -> codebook lookup -> post_quant_conv -> decoder. Pixels in [-1, 1]."""
+
+    def __init__(self, config: VQGANConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.quantize = VectorQuantizer(config.n_embed, config.embed_dim, config.beta)
+        self.quant_conv = nn.Conv2d(config.z_channels, config.embed_dim, 1)
+        self.post_quant_conv = nn.Conv2d(config.embed_dim, config.z_channels, 1)
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """(n_embed, embed_dim): one row per code."""
+        return self.quantize.embedding.weight
+
+    @property
+    def downsample_factor(self) -> int:
+        return 2 ** (len(self.config.ch_mult) - 1)
+
+    def check_pixels(self, pixels: torch.Tensor) -> None:
+        """A clear error for a batch the encoder cannot take."""
+        if not torch.is_tensor(pixels) or pixels.dim() != 4 or pixels.shape[1] != self.config.in_channels:
+            shape = tuple(pixels.shape) if torch.is_tensor(pixels) else type(pixels).__name__
+            raise ValueError(f"pixels must be a (batch, {self.config.in_channels}, height, width) tensor in [-1, 1]; "
+                             f"got {shape}.")
+        factor, (height, width) = self.downsample_factor, pixels.shape[2:]
+        if height % factor or width % factor:
+            raise ValueError(f"resolution {height}x{width} is not a multiple of the VQGAN's downsampling factor "
+                             f"{factor}; use e.g. {max(factor, height // factor * factor)}x"
+                             f"{max(factor, width // factor * factor)}.")
+
+    def encode_to_latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels (B, 3, H, W) in [-1, 1] -> latents before quantization (B, embed_dim, H/f, W/f)."""
+        self.check_pixels(pixels)
+        return self.quant_conv(self.encoder(pixels))
+
+    def quantize_latents(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents -> (nearest codebook vectors with a straight-through gradient, indices (B, h, w))."""
+        quantized, _, indices = self.quantize(latents)
+        return quantized, indices
+
+    def encode(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixels -> (quantized latents, codebook loss, indices (B, h, w)), as taming's VQModel.encode."""
+        return self.quantize(self.encode_to_latents(pixels))
+
+    def decode(self, quantized: torch.Tensor) -> torch.Tensor:
+        """Quantized latents (B, embed_dim, h, w) -> pixels (B, 3, h*f, w*f) in about [-1, 1]."""
+        if quantized.dim() != 4 or quantized.shape[1] != self.config.embed_dim:
+            raise ValueError(f"decode expects latents of shape (batch, {self.config.embed_dim}, h, w); "
+                             f"got {tuple(quantized.shape)}.")
+        return self.decoder(self.post_quant_conv(quantized))
+
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """A grid of code indices (B, h, w) -> pixels."""
+        if indices.dim() != 3 or indices.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"indices must be an integer tensor (batch, h, w); got {indices.dtype} "
+                             f"{tuple(indices.shape)}.")
+        if indices.numel() and (indices.min() < 0 or indices.max() >= self.config.n_embed):
+            raise ValueError(f"indices must lie in [0, {self.config.n_embed}); got {int(indices.min())}.."
+                             f"{int(indices.max())}.")
+        return self.decode(lookup_codes(indices.long(), self.codebook))
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixels -> (reconstruction, codebook loss, indices)."""
+        quantized, codebook_loss, indices = self.encode(pixels)
+        return self.decode(quantized), codebook_loss, indices
+
+
+# --- loading checkpoints ---------------------------------------------------------------------
+
+def check_state_dict(model: nn.Module, state: dict, described_as: str) -> None:
+    """Raise a CheckpointError listing missing, unexpected and mismatched keys (the first few of each)."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    mismatched = [f"{key}: file {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
+                  for key in expected if key in state and tuple(state[key].shape) != tuple(expected[key].shape)]
+    if not (missing or unexpected or mismatched):
+        return
+    lines = [f"{described_as} does not fit the VQGAN architecture it was loaded as."]
+    for title, keys in (("mismatched shapes", mismatched), ("missing keys", missing), ("unexpected keys", unexpected)):
+        if keys:
+            more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+            lines.append(f"  {len(keys)} {title}: {'; '.join(keys[:5])}{more}")
+    lines.append(f"  expected config: {asdict(model.config)}")
+    lines.append("  Pass the right one with load_vqgan(path, config=VQGANConfig(...)) "
+                 "(VQGANConfig.from_taming(ddconfig, embed_dim, n_embed) reads a taming model.yaml's params).")
+    raise checkpoints.CheckpointError("\n".join(lines))
+
+
+class _InertStandIn:
+    """Takes the place of a non-tensor class in a pickle (e.g. a pytorch-lightning callback) so that
+    ``torch.load(weights_only=True)`` can read the tensors around it. It runs no code from the file."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _load_torch_checkpoint(path: Path) -> dict:
+    """Read a .ckpt with weights_only=True. Official Lightning checkpoints name a callback class in their
+    metadata; those names become inert stand-ins rather than failing or running code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        unknown_globals = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    stand_ins = [(type(name.rsplit(".", 1)[-1], (_InertStandIn,), {}), name) for name in unknown_globals]
+    with torch.serialization.safe_globals(stand_ins):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_state_dict(path: str | Path) -> tuple[dict, dict]:
+    """(tensors, metadata) from a .safetensors file or a taming .ckpt (``state_dict`` taken, ``loss.*`` dropped)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"VQGAN checkpoint {path} does not exist.")
+    if path.suffix == ".safetensors":
+        return checkpoints.load_state(path)
+    if path.suffix not in (".ckpt", ".pt", ".pth"):
+        raise ValueError(f"{path.name}: a VQGAN checkpoint must be .safetensors or a taming .ckpt/.pt/.pth file.")
+    try:
+        loaded = _load_torch_checkpoint(path)
+    except Exception as error:  # truncated download, not a torch file, ...
+        raise checkpoints.CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {str(error)[:200]}). "
+            "It may be a truncated download: delete it and download it again.") from error
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(torch.is_tensor(value) for value in state.values()):
+        raise checkpoints.CheckpointError(f"{path} holds no state dict of tensors (expected a taming VQModel "
+                                          "checkpoint with a 'state_dict' entry).")
+    return {key: value for key, value in state.items() if not key.startswith("loss.")}, {}
+
+
+def _config_for_state(state: dict, metadata: dict, path: Path) -> VQGANConfig:
+    """The architecture to load ``state`` into: from our metadata, else the official preset whose codebook fits."""
+    if "config" in metadata:
+        return VQGANConfig(**metadata["config"])
+    codebook = state.get("quantize.embedding.weight")
+    if codebook is None:
+        raise checkpoints.CheckpointError(f"{path.name} is not a VQGAN checkpoint: it has no quantize.embedding.weight "
+                                          f"(its first keys: {', '.join(list(state)[:5])}).")
+    n_embed, embed_dim = codebook.shape
+    for preset in ("vqgan_imagenet_f16_1024", "vqgan_imagenet_f16_16384"):
+        if (VQGAN_CONFIGS[preset].n_embed, VQGAN_CONFIGS[preset].embed_dim) == (n_embed, embed_dim):
+            return VQGAN_CONFIGS[preset]
+    return replace(VQGAN_CONFIGS["vqgan_imagenet_f16_16384"], n_embed=n_embed, embed_dim=embed_dim)
+
+
+def vqgan_from_state(state: dict, config: VQGANConfig, described_as: str) -> VQGAN:
+    model = VQGAN(config)
+    check_state_dict(model, state, described_as)
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def load_vqgan(name_or_path: str | Path = "tiny-shapes", device: str | None = None,
+               config: VQGANConfig | str | None = None) -> VQGAN:
+    """A VQGAN in eval mode on ``device``.
+
+    ``name_or_path``: ``"tiny-shapes"`` or ``"tiny-shapes-nodisc"`` (bundled, sha256-verified; the second
+    trained without the patch discriminator), an official name
+    (``vqgan_imagenet_f16_1024``, ``vqgan_imagenet_f16_16384``: read from the cache, downloaded when online),
+    or a path to a taming ``.ckpt`` or a ``.safetensors`` file. ``config`` overrides the architecture
+    (a VQGANConfig or a preset name) for checkpoints that are neither.
+    """
+    device = mmconfig.get_device(device)
+    if isinstance(config, str):
+        config = VQGAN_CONFIGS[_check_name(config)]
+    name = str(name_or_path)
+    if name in BUNDLED_VQGANS:
+        state, metadata = checkpoints.load_bundled(BUNDLED_VQGANS[name])
+        model = vqgan_from_state(state, config or VQGANConfig(**metadata["config"]), f"bundled {name}")
+    elif name in OFFICIAL_CHECKPOINTS:
+        path = cached_checkpoint_path(name)
+        if not path.exists():
+            download_checkpoint(name)
+        verify_recorded_sha256(path)
+        state, _ = read_state_dict(path)
+        model = vqgan_from_state(state, config or VQGAN_CONFIGS[name], str(path))
+    elif Path(name).suffix in (".ckpt", ".pt", ".pth", ".safetensors"):
+        path = Path(name).expanduser()
+        state, metadata = read_state_dict(path)
+        model = vqgan_from_state(state, config or _config_for_state(state, metadata, path), str(path))
+    else:
+        _check_name(name)
+    return model.eval().to(device)
+
+
+def _check_name(name: str) -> str:
+    if name not in VQGAN_CONFIGS:
+        raise ValueError(f"unknown VQGAN {name!r}; choose one of {', '.join({**VQGAN_CONFIGS, **BUNDLED_VQGANS})}, "
+                         "or give a path to a .ckpt or .safetensors file.")
+    return name
+
+
+# --- downloading the official checkpoints ----------------------------------------------------
+
+@dataclass(frozen=True)
+class OfficialCheckpoint:
+    checkpoint_urls: tuple[str, ...]  # official host first, then mirrors
+    config_urls: tuple[str, ...]
+    min_bytes: int  # a real file is ~1 GB (weights + discriminator + LPIPS + optimizer state)
+    sha256: str | None = None  # None: no trustworthy published digest; recorded on first download instead
+
+
+_HEIBOX = "https://heibox.uni-heidelberg.de"
+# URLs as used by taming-transformers' README and the common VQGAN+CLIP notebooks. No sha256 is
+# published by the authors, so we check the size, record the sha256 of the first download next to
+# the file (<name>.ckpt.sha256) and verify every later load against it.
+OFFICIAL_CHECKPOINTS = {
+    "vqgan_imagenet_f16_1024": OfficialCheckpoint(
+        checkpoint_urls=(f"{_HEIBOX}/d/8088892a516d4e3baf92/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+                         f"{_HEIBOX}/f/140747ba53464f49b476/?dl=1",
+                         "https://github.com/ieee8023/latentshift/releases/download/weights/vqgan_imagenet_f16_1024.ckpt"),
+        config_urls=(f"{_HEIBOX}/d/8088892a516d4e3baf92/files/?p=%2Fconfigs%2Fmodel.yaml&dl=1",
+                     f"{_HEIBOX}/f/6ecf2af6c658432c8298/?dl=1"),
+        min_bytes=900_000_000),
+    "vqgan_imagenet_f16_16384": OfficialCheckpoint(
+        checkpoint_urls=(f"{_HEIBOX}/d/a7530b09fed84f80a887/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+                         f"{_HEIBOX}/f/867b05fc8c4841768640/?dl=1",
+                         "https://github.com/mehdidc/feed_forward_vqgan_clip/releases/download/0.1/vqgan_imagenet_f16_16384.ckpt"),
+        config_urls=(f"{_HEIBOX}/d/a7530b09fed84f80a887/files/?p=%2Fconfigs%2Fmodel.yaml&dl=1",
+                     f"{_HEIBOX}/f/274fb24ed38341bfa753/?dl=1",
+                     "https://github.com/mehdidc/feed_forward_vqgan_clip/releases/download/0.1/vqgan_imagenet_f16_16384.yaml"),
+        min_bytes=900_000_000),
+}
+DOWNLOAD_TIMEOUT_S = 20  # per connection attempt and per read: a dead host fails fast instead of hanging
+
+
+def cached_checkpoint_path(name: str) -> Path:
+    return mmconfig.cache_dir("vqgan") / f"{name}.ckpt"
+
+
+def verify_recorded_sha256(path: Path) -> None:
+    """Check a cached official checkpoint against the digest recorded when it was downloaded."""
+    record = path.with_name(path.name + ".sha256")
+    expected = OFFICIAL_CHECKPOINTS.get(path.stem, OfficialCheckpoint((), (), 0)).sha256
+    expected = expected or (record.read_text().split()[0] if record.exists() else None)
+    if expected and checkpoints.sha256_of(path) != expected:
+        raise checkpoints.CheckpointError(f"{path} does not match its recorded sha256 {expected[:12]}…: it changed "
+                                          "or is corrupt. Delete it (and its .sha256 file) and download it again.")
+
+
+def _fetch(url: str, destination: Path, min_bytes: int, progress: bool) -> str:
+    """Stream ``url`` to ``destination`` (temp file, then rename); returns the sha256."""
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    digest, partial = hashlib.sha256(), destination.with_name(destination.name + ".part")
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                digest.update(block)
+                bar.update(len(block))
+    size = partial.stat().st_size
+    if size < min_bytes:
+        partial.unlink()
+        raise OSError(f"got {size} bytes, expected at least {min_bytes} (an error page, or a cut download)")
+    os.replace(partial, destination)
+    return digest.hexdigest()
+
+
+def _fetch_first(urls: tuple[str, ...], destination: Path, min_bytes: int, progress: bool) -> str:
+    failures = []
+    for url in urls:
+        try:
+            return _fetch(url, destination, min_bytes, progress)
+        except Exception as error:  # network errors come in many types; we report each and move on
+            destination.with_name(destination.name + ".part").unlink(missing_ok=True)
+            failures.append(f"  {url}\n    -> {type(error).__name__}: {str(error)[:160]}")
+    raise OSError("every source failed:\n" + "\n".join(failures))
+
+
+def download_checkpoint(name: str, progress: bool = True) -> Path:
+    """Download an official checkpoint and its model.yaml into the cache; returns the .ckpt path.
+
+    Tries the official host, then the mirrors; verifies size and the sha256 (see OFFICIAL_CHECKPOINTS).
+    """
+    if name not in OFFICIAL_CHECKPOINTS:
+        raise ValueError(f"no official VQGAN named {name!r}; choose one of {', '.join(OFFICIAL_CHECKPOINTS)}.")
+    official, path = OFFICIAL_CHECKPOINTS[name], cached_checkpoint_path(name)
+    by_hand = (f"Download it by hand from one of these URLs and save it as {path} "
+               f"(and the config as {path.with_suffix('.yaml')}):\n  " + "\n  ".join(official.checkpoint_urls))
+    if mmconfig.OFFLINE:
+        raise FileNotFoundError(f"VQGAN {name!r} is not in the cache and MMLESSON_OFFLINE=1 forbids downloading it. "
+                                f"{by_hand}\nOr use the bundled 'tiny-shapes' VQGAN.")
+    try:
+        _fetch_first(official.config_urls, path.with_suffix(".yaml"), 100, progress=False)
+        sha256 = _fetch_first(official.checkpoint_urls, path, official.min_bytes, progress)
+    except OSError as error:
+        raise FileNotFoundError(f"could not download VQGAN {name!r}: {error}\n{by_hand}") from error
+    if official.sha256 and sha256 != official.sha256:
+        path.unlink()
+        raise checkpoints.CheckpointError(f"the download of {name!r} has sha256 {sha256[:12]}…, not the published "
+                                          f"{official.sha256[:12]}…; it was deleted. {by_hand}")
+    checkpoints.atomic_write_bytes(path.with_name(path.name + ".sha256"), f"{sha256}  {path.name}\n".encode())
+    return path
+
+
+# --- the tiny VQGAN for Shapes: a patch discriminator and the training loop ------------------
+
+TINY_CHECKPOINT = "tiny-vqgan-shapes"
+TINY_NODISC_CHECKPOINT = "tiny-vqgan-shapes-nodisc"
+BUNDLED_VQGANS = {"tiny-shapes": TINY_CHECKPOINT, "tiny-shapes-nodisc": TINY_NODISC_CHECKPOINT}  # load_vqgan names
+EVAL_SEED = 20_240_601  # fresh Shapes for metrics: never a training seed
+
+
+class PatchDiscriminator(nn.Module):
+    """A small PatchGAN: strided convs that end in one real/fake logit per overlapping patch.
+
+    A 32x32 image gives a 6x6 grid of logits; each sees a 22x22-pixel patch (its receptive field),
+    so the discriminator judges local texture and edges, not the whole image at once.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 32):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 32 -> 16
+            nn.Conv2d(width, width * 2, 4, stride=2, padding=1), nn.GroupNorm(8, width * 2), nn.LeakyReLU(0.2),  # -> 8
+            nn.Conv2d(width * 2, width * 4, 4, stride=1, padding=1), nn.GroupNorm(8, width * 4), nn.LeakyReLU(0.2),  # -> 7
+            nn.Conv2d(width * 4, 1, 4, stride=1, padding=1))  # -> 6x6 logits
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.layers(pixels)  # (B, 1, h, w): one logit per patch
+
+
+def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Push every real patch's logit above +1 and every fake patch's below -1."""
+    return 0.5 * (F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean())
+
+
+def adaptive_gan_weight(reconstruction_loss: torch.Tensor, generator_loss: torch.Tensor,
+                        last_layer: torch.Tensor, scale: float) -> torch.Tensor:
+    """VQGAN's lambda: balance the two losses by their gradient norms at the decoder's last layer."""
+    rec_grad = torch.autograd.grad(reconstruction_loss, last_layer, retain_graph=True)[0]
+    gan_grad = torch.autograd.grad(generator_loss, last_layer, retain_graph=True)[0]
+    return (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(0, 1e4).detach() * scale
+
+
+@dataclass
+class TinyTrainingConfig:
+    steps: int = 3000  # optimiser steps; PSNR keeps rising slowly past this
+    batch_size: int = 64  # images per step: smoother gradients vs time per step
+    learning_rate: float = 1e-3  # Adam peak; cosine decay to 1% at the end
+    train_images: int = 20_000  # fixed pool drawn once; more costs a few seconds to draw
+    warmup_steps: int = 200  # plain-autoencoder steps before quantizing (avoids codebook collapse)
+    restart_every: int = 100  # dead-code restart period (steps)
+    discriminator: bool = True  # add the patch discriminator (the GAN in VQGAN)
+    disc_start_fraction: float = 0.5  # switch the discriminator on after this fraction of the steps
+    disc_weight: float = 0.1  # scale on the adaptive GAN weight: sharper patches vs PSNR
+    disc_learning_rate: float = 4e-4  # discriminator Adam learning rate
+    model: VQGANConfig = field(default_factory=lambda: VQGAN_CONFIGS["tiny-shapes"])
+
+
+def shapes_pixels(n_images: int, seed: int, image_size: int = 32) -> torch.Tensor:
+    """Shapes images as a (n, 3, size, size) float tensor in [-1, 1]."""
+    from .shapes import make_shapes
+
+    images = torch.from_numpy(make_shapes(n_images, seed, image_size).images)
+    return to_vqgan_range(images.permute(0, 3, 1, 2).float() / 255)
+
+
+@torch.no_grad()
+def init_codebook_from_latents(vqgan: VQGAN, latents: torch.Tensor, iterations: int = 10) -> None:
+    """Set the codebook to k-means centres of encoder outputs, so every code starts where data is."""
+    vectors = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])  # (positions, C)
+    centres = vectors[torch.randperm(len(vectors))[: vqgan.config.n_embed]].clone()
+    for _ in range(iterations):
+        assignment = torch.cdist(vectors, centres).argmin(1)
+        for code in range(len(centres)):
+            members = vectors[assignment == code]
+            centres[code] = members.mean(0) if len(members) else vectors[torch.randint(len(vectors), ())]
+    vqgan.codebook.copy_(centres)
+
+
+@torch.no_grad()
+def restart_dead_codes(vqgan: VQGAN, usage: torch.Tensor, latents: torch.Tensor) -> int:
+    """Move every code unused since the last restart onto a random recent encoder output."""
+    dead = (usage == 0).nonzero().flatten()
+    if len(dead):
+        vectors = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])  # (positions, C)
+        vqgan.codebook[dead] = vectors[torch.randint(len(vectors), (len(dead),))]
+    return len(dead)
+
+
+def train_tiny_vqgan(settings: TinyTrainingConfig, seed: int = 0, progress: bool = True) -> tuple[VQGAN, dict]:
+    """Train the tiny VQGAN on Shapes: autoencoder warm-up, k-means codebook, VQ with dead-code
+    restarts, then (optionally) the patch discriminator. Returns (model, summary)."""
+    from tqdm.auto import tqdm
+
+    mmconfig.seed_everything(seed)
+    vqgan, discriminator = VQGAN(settings.model), PatchDiscriminator()
+    pool = shapes_pixels(settings.train_images, seed, settings.model.resolution)
+    optimizer = torch.optim.Adam(vqgan.parameters(), lr=settings.learning_rate, betas=(0.5, 0.9))
+    disc_optimizer = torch.optim.Adam(discriminator.parameters(), lr=settings.disc_learning_rate, betas=(0.5, 0.9))
+    decay = lambda step: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / settings.steps))  # noqa: E731
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
+    disc_start = int(settings.steps * settings.disc_start_fraction) if settings.discriminator else settings.steps
+    usage = torch.zeros(settings.model.n_embed)
+    restarted, started = 0, time.perf_counter()
+    bar = tqdm(range(settings.steps), desc="train tiny VQGAN", disable=not progress)
+    for step in bar:
+        batch = pool[torch.randint(len(pool), (settings.batch_size,))]
+        latents = vqgan.encode_to_latents(batch)
+        if step < settings.warmup_steps:  # plain autoencoder: no quantization yet
+            quantized, codebook_loss = latents, latents.new_zeros(())
+        else:
+            if step == settings.warmup_steps:
+                init_codebook_from_latents(vqgan, latents.detach())
+            quantized, codebook_loss, indices = vqgan.quantize(latents)
+            usage += torch.bincount(indices.flatten(), minlength=settings.model.n_embed)
+        reconstruction = vqgan.decode(quantized)
+        rec_loss = (reconstruction - batch).abs().mean()
+        loss = rec_loss + codebook_loss
+        if step >= disc_start:
+            generator_loss = -discriminator(reconstruction).mean()
+            weight = adaptive_gan_weight(rec_loss, generator_loss, vqgan.decoder.conv_out.weight, settings.disc_weight)
+            loss = loss + weight * generator_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if step >= disc_start:
+            disc_loss = hinge_discriminator_loss(discriminator(batch), discriminator(reconstruction.detach()))
+            disc_optimizer.zero_grad(set_to_none=True)
+            disc_loss.backward()
+            disc_optimizer.step()
+        if step > settings.warmup_steps and (step - settings.warmup_steps) % settings.restart_every == 0:
+            restarted += restart_dead_codes(vqgan, usage, latents.detach())
+            usage.zero_()
+        if step % 50 == 0:
+            bar.set_postfix(l1=f"{rec_loss.item():.4f}", psnr=f"{psnr_db(reconstruction, batch):.1f}")
+    summary = {"train_seconds": round(time.perf_counter() - started, 1), "codes_restarted": restarted}
+    return vqgan.eval(), summary
+
+
+def psnr_db(reconstruction: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1], measured in [0, 1] on the pooled mean squared error."""
+    mse = (from_vqgan_range(reconstruction) - from_vqgan_range(target)).pow(2).mean().item()
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def reconstruction_metrics(vqgan: VQGAN, n_images: int = 1000, seed: int = EVAL_SEED,
+                           batch_size: int = 250) -> dict:
+    """PSNR (dB, pooled over all pixels), codebook perplexity and number of distinct codes used,
+    measured on ``n_images`` fresh Shapes images drawn from ``seed``."""
+    device = next(vqgan.parameters()).device
+    pixels = shapes_pixels(n_images, seed, vqgan.config.resolution)
+    squared_error, counts = 0.0, torch.zeros(vqgan.config.n_embed)
+    for start in range(0, n_images, batch_size):
+        batch = pixels[start:start + batch_size].to(device)
+        reconstruction, _, indices = vqgan(batch)
+        squared_error += (from_vqgan_range(reconstruction) - from_vqgan_range(batch)).pow(2).sum().item()
+        counts += torch.bincount(indices.flatten().cpu(), minlength=vqgan.config.n_embed).float()
+    probabilities = counts / counts.sum()
+    entropy = -(probabilities[probabilities > 0] * probabilities[probabilities > 0].log()).sum().item()
+    mse = squared_error / pixels.numel()
+    return {"psnr_db": round(10 * math.log10(1 / max(mse, 1e-12)), 2), "perplexity": round(math.exp(entropy), 1),
+            "codes_used": int((counts > 0).sum())}
+
+
+def train_vqgan_command(args) -> int:
+    """``python -m mmlesson train-vqgan [--steps N] [--seed S] [--no-discriminator] [--out PATH] [--register]``."""
+    settings = TinyTrainingConfig(discriminator=not args.no_discriminator)
+    if args.steps is not None:
+        settings = replace(settings, steps=args.steps)
+    vqgan, summary = train_tiny_vqgan(settings, seed=args.seed)
+    metrics = {**reconstruction_metrics(vqgan, 2000, EVAL_SEED), **summary, "eval_images": 2000,
+               "eval_seed": EVAL_SEED}
+    model_config = asdict(settings.model)
+    recipe = {key: value for key, value in asdict(settings).items() if key != "model"}
+    out = Path(args.out)
+    checkpoints.save_state(vqgan.state_dict(), out, {"config": model_config, "training": recipe, "metrics": metrics})
+    print(json.dumps(metrics))
+    if args.register:
+        name = TINY_CHECKPOINT if settings.discriminator else TINY_NODISC_CHECKPOINT
+        command = (f"python -m mmlesson train-vqgan --steps {settings.steps} --seed {args.seed}"
+                   f"{' --no-discriminator' if args.no_discriminator else ''} --out {args.out} --register")
+        checkpoints.register(name, out, command, args.seed, metrics, {"model": model_config, "training": recipe})
+        print(f"registered {name} in {checkpoints.REGISTRY_FILE}")
+    return 0

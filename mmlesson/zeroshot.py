@@ -1,0 +1,632 @@
+"""Zero-shot classification: turn class names into a classifier with no training.
+
+CLIP embeds images and texts in one space. Write each class name into a few prompt templates
+("a photo of a {}"), embed the prompts, average them per class, and you have one weight vector
+per class. An image belongs to the class whose vector is most similar to its embedding:
+
+    weights = normalise(mean over templates of normalise(encode_texts(prompts)))  # (n_classes, D)
+    probabilities = softmax(logit_scale * image_embeddings @ weights.T)          # (n_images, n_classes)
+
+This module holds the templates, the classifier, its evaluation (top-1, top-5, per-class
+accuracy, confusion matrix), the linear-probe and k-shot baselines trained on the same frozen
+embeddings, image loading that copes with any PIL mode, and the lesson's data: offline sample
+photos from scikit-image and, online, the Oxford-IIIT Pet data.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import config
+from .shapes import with_article
+
+# --- prompt templates (ours) -------------------------------------------------------------
+# The tiny Shapes model knows ~30 words (the words of its training captions); any other word becomes
+# <unk>. SHAPES_TEMPLATES stay inside that vocabulary; PHOTO_TEMPLATES are written for real CLIP, and to
+# the tiny model most of their words are unknown -- which the lesson measures rather than hides.
+DEFAULT_TEMPLATES = ("a photo of a {}", "a picture of a {}", "a drawing of a {}", "an image of a {}")
+SHAPES_TEMPLATES = (
+    "{}", "a {}", "a photo of a {}", "a picture of a {}", "a drawing of a {}", "an image of a {}",
+    "a small {}", "a large {}", "a {} on the left", "a {} on the right", "a {} at the top",
+    "a {} at the bottom", "a {} in the center", "a drawing of a small {}", "a picture of a large {}",
+)
+PHOTO_TEMPLATES = (
+    "a close-up photo of a {}", "a blurry photo of a {}", "a bright photo of a {}", "a dark photo of a {}",
+    "a cropped photo of a {}", "a low resolution photo of a {}", "a black and white photo of a {}",
+    "a good photo of a {}", "a bad photo of a {}", "a photo of one {}", "a photo of my {}",
+    "a sketch of a {}", "a painting of a {}", "a cartoon of a {}", "a simple drawing of a {}",
+    "a 3d rendering of a {}", "a toy {}", "art showing a {}",
+)
+ENSEMBLE_TEMPLATES = SHAPES_TEMPLATES + PHOTO_TEMPLATES
+PET_TEMPLATES = ("a photo of a {}, a kind of pet", "a close-up photo of a {}, a pet", "a photo of my {}",
+                 "a photo of a {}, a cat or dog breed")
+
+# Real photos that scikit-image ships inside its wheel (no download): data function -> what it shows.
+SAMPLE_PHOTOS = {"astronaut": "astronaut", "chelsea": "cat", "coffee": "cup of coffee", "rocket": "rocket",
+                 "camera": "man with a camera", "coins": "pile of coins", "moon": "surface of the moon",
+                 "horse": "horse"}
+MAX_SIDE = 4096  # images larger than this shrink on load; CLIP resizes to 224-336 px anyway
+PET_SPLITS = ("trainval", "test")
+PET_TARGETS = ("category", "binary-category")
+
+
+# --- checking what the learner passes ----------------------------------------------------------
+
+def check_class_names(class_names: Sequence[str]) -> list[str]:
+    """A non-empty list of distinct, non-empty strings (CLIP lower-cases, so case does not distinguish)."""
+    if isinstance(class_names, str):
+        raise ValueError(f"class_names must be a list of names, not one string {class_names!r}; "
+                         f"did you mean [{class_names!r}]?")
+    names = list(class_names)
+    if not names:
+        raise ValueError("class_names is empty; give at least one class name, e.g. ['cat', 'dog'].")
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"class name {name!r} is not a non-empty string.")
+    seen: dict[str, str] = {}
+    duplicates = []
+    for name in names:
+        key = " ".join(name.lower().split())
+        if key in seen:
+            duplicates.append(f"{seen[key]!r} and {name!r}" if seen[key] != name else repr(name))
+        seen.setdefault(key, name)
+    if duplicates:
+        raise ValueError(f"duplicate class names: {', '.join(duplicates)}. Each class needs its own name "
+                         "(names that differ only in case or spaces give identical prompts).")
+    return names
+
+
+def check_templates(templates: Sequence[str]) -> list[str]:
+    """A non-empty list of distinct templates, each with exactly one '{}' where the class name goes."""
+    if isinstance(templates, str):
+        templates = [templates]
+    templates = list(templates)
+    if not templates:
+        raise ValueError("templates is empty; give at least one, e.g. ['a photo of a {}'].")
+    for template in templates:
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise ValueError(f"template {template!r} must contain '{{}}' exactly once, where the class name "
+                             "goes, e.g. 'a photo of a {}'.")
+        try:
+            template.format("x")
+        except (IndexError, KeyError, ValueError) as error:
+            raise ValueError(f"template {template!r} has braces other than '{{}}' ({error}); "
+                             "write literal braces as '{{' and '}}'.") from None
+    repeated = sorted({template for template in templates if templates.count(template) > 1})
+    if repeated:
+        raise ValueError(f"templates repeat: {repeated}; each template should appear once.")
+    return templates
+
+
+# --- prompts and classifier weights (the two exercises of the lesson) ----------------------------
+
+def ensemble_prompts(class_names: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
+    """One list of prompts per class, one prompt per template, with 'a'/'an' fixed."""
+    return [[with_article(template.format(name)) for template in templates] for name in class_names]
+
+
+def classifier_weights(class_text_embeddings: torch.Tensor) -> torch.Tensor:
+    """(n_classes, n_templates, D) text embeddings -> (n_classes, D) unit class vectors.
+
+    Normalise each prompt's embedding (so every template counts equally), average over the
+    templates, and normalise again (the mean of unit vectors is shorter than 1).
+    """
+    assert class_text_embeddings.ndim == 3, "expected (n_classes, n_templates, D)"
+    unit = F.normalize(class_text_embeddings, dim=-1)  # (n_classes, n_templates, D)
+    return F.normalize(unit.mean(dim=1), dim=-1)  # (n_classes, D)
+
+
+def encode_texts(clip, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> torch.Tensor:
+    """Texts -> (n_texts, D) normalised embeddings, in batches with a progress bar."""
+    from tqdm.auto import tqdm
+
+    texts = list(texts)
+    starts = range(0, len(texts), batch_size)
+    chunks = [clip.encode_texts(texts[start: start + batch_size]) for start in
+              tqdm(starts, desc="encoding prompts", disable=not progress, leave=False)]
+    return torch.cat(chunks) if chunks else torch.zeros((0, clip.embed_dim))
+
+
+def build_classifier_weights(clip, class_names: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES,
+                             batch_size: int = 256, progress: bool = False) -> torch.Tensor:
+    """Class names x templates -> (n_classes, D) zero-shot weights for ``clip``."""
+    names, templates = check_class_names(class_names), check_templates(templates)
+    prompts = ensemble_prompts(names, templates)
+    flat = [prompt for class_prompts in prompts for prompt in class_prompts]
+    text_embeddings = encode_texts(clip, flat, batch_size, progress)  # (n_classes * n_templates, D)
+    return classifier_weights(text_embeddings.reshape(len(names), len(templates), -1))  # (n_classes, D)
+
+
+# --- images: any PIL mode, any size, in batches ------------------------------------------------
+
+def load_rgb(image, max_side: int = MAX_SIDE):
+    """A path, PIL image or array -> an RGB PIL image no larger than ``max_side`` on its long side.
+
+    Grayscale, bilevel, palette, RGBA/LA (composited on white), CMYK, 16-bit and float images are
+    converted; EXIF rotation is applied to files. A file that is not a readable image gives a
+    ValueError naming the file.
+    """
+    from PIL import Image
+
+    if isinstance(image, (str, os.PathLike)):
+        return _shrink(_open_rgb(Path(image), max_side), max_side)
+    if isinstance(image, np.ndarray):
+        image = _array_to_pil(image)
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"cannot use a {type(image).__name__} as an image; pass a file path, a PIL image, "
+                         "or a numpy array (H, W) or (H, W, 3|4).")
+    return _shrink(_to_rgb(image), max_side)
+
+
+def _open_rgb(path: Path, max_side: int):
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {path} does not exist.")
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (max_side, max_side))  # JPEG only: decode a huge photo at reduced scale
+            return _to_rgb(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: {error} Shrink the file first, or raise PIL.Image.MAX_IMAGE_PIXELS "
+                         "if you trust it.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{path}: cannot read this file as an image; it may be corrupt, truncated or "
+                         f"not an image ({type(error).__name__}: {error}).") from None
+
+
+def _to_rgb(image):
+    """Any PIL mode -> a new RGB image."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _scale_to_uint8(np.asarray(image), image.mode)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")  # also copies an RGB image, so a file can be closed
+
+
+def _scale_to_uint8(values: np.ndarray, mode: str):
+    """16-bit, 32-bit or float pixels -> 8-bit gray, keeping the brightness they were meant to have."""
+    from PIL import Image
+
+    values = values.astype(np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if mode.startswith("I;16") or (mode == "I" and 0 <= low and 255 < high <= 65535):
+        values = values / 257  # 65535 -> 255
+    elif mode == "F" and 0 <= low and high <= 1:
+        values = values * 255
+    elif low < 0 or high > 255:  # unknown range: stretch to 0..255
+        values = (values - low) / max(high - low, 1e-12) * 255
+    gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return Image.fromarray(gray).convert("RGB")
+
+
+def _array_to_pil(array: np.ndarray):
+    from PIL import Image
+
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.dtype.kind == "f" and array.size and 0 <= array.min() and array.max() <= 1:
+        array = np.rint(array * 255).astype(np.uint8)
+    if array.ndim == 2 and array.dtype in (np.uint8, np.uint16):
+        return Image.fromarray(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4) and array.dtype == np.uint8:
+        return Image.fromarray(array)
+    raise ValueError(f"cannot use an array of shape {array.shape} and dtype {array.dtype} as an image; "
+                     "use uint8 (H, W), (H, W, 3) or (H, W, 4), uint16 (H, W), bool, or floats in [0, 1].")
+
+
+def _shrink(image, max_side: int):
+    from PIL import Image
+
+    if max(image.size) <= max_side:
+        return image
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+def _as_image_list(images) -> list | np.ndarray | torch.Tensor:
+    """A single image becomes a list of one; a uint8 (n, H, W, 3) array or a tensor batch is kept."""
+    from PIL import Image
+
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        return [images]
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"a tensor batch must be preprocessed (n, 3, H, W), got shape {tuple(images.shape)}.")
+        return images
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4 and images.shape[-1] == 3 and images.dtype == np.uint8:
+            return images
+        if images.ndim == 3 and images.shape[-1] in (3, 4):
+            raise ValueError(f"an array of shape {images.shape} looks like one image; pass [image] for one, "
+                             "or a uint8 (n, H, W, 3) batch.")
+    return list(images)
+
+
+def encode_images(clip, images, batch_size: int = 256, progress: bool = True) -> torch.Tensor:
+    """Images (paths, PIL images of any mode, a uint8 (n, H, W, 3) array, or a preprocessed tensor batch)
+    -> (n_images, D) normalised embeddings, encoded in batches with a progress bar."""
+    from tqdm.auto import tqdm
+
+    images = _as_image_list(images)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    chunks = []
+    for start in tqdm(range(0, len(images), batch_size), desc="encoding images", disable=not progress, leave=False):
+        batch = images[start: start + batch_size]
+        if isinstance(batch, list):
+            batch = [load_rgb(image) for image in batch]
+        chunks.append(clip.encode_images(batch, batch_size=batch_size))
+    return torch.cat(chunks) if chunks else torch.zeros((0, clip.embed_dim))
+
+
+def cosine_logits(image_embeddings: torch.Tensor, class_weights: torch.Tensor, logit_scale: float) -> torch.Tensor:
+    """logit_scale * cosine similarity, (n_images, D) x (n_classes, D) -> (n_images, n_classes)."""
+    assert image_embeddings.shape[-1] == class_weights.shape[-1], "embedding sizes differ"
+    return logit_scale * image_embeddings @ class_weights.T  # (n_images, n_classes)
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    """How well a classifier did on a labelled set."""
+
+    top1: float
+    top5: float  # the label is among the 5 highest scores (among all, if there are fewer than 5 classes)
+    per_class_accuracy: np.ndarray  # (n_classes,), NaN for a class with no images
+    confusion: np.ndarray  # (n_classes, n_classes) counts; row = true class, column = predicted class
+    class_names: list[str]
+    n_images: int
+
+    @property
+    def mean_per_class_accuracy(self) -> float:
+        return float(np.nanmean(self.per_class_accuracy))
+
+    def worst_classes(self, n: int = 5) -> list[tuple[str, float]]:
+        order = np.argsort(np.nan_to_num(self.per_class_accuracy, nan=np.inf))[:n]
+        return [(self.class_names[i], float(self.per_class_accuracy[i])) for i in order]
+
+    def __str__(self) -> str:
+        return (f"top-1 {self.top1:.1%}, top-5 {self.top5:.1%}, mean per-class {self.mean_per_class_accuracy:.1%} "
+                f"over {self.n_images} images and {len(self.class_names)} classes")
+
+
+def check_labels(labels, n_items: int, n_classes: int) -> np.ndarray:
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if labels.ndim != 1 or len(labels) != n_items:
+        raise ValueError(f"labels must be one integer per image: got shape {labels.shape} for {n_items} images.")
+    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels must be integers in 0..{n_classes - 1} (one per class); "
+                         f"got values {labels.min()}..{labels.max()} of dtype {labels.dtype}.")
+    return labels.astype(np.int64)
+
+
+def evaluate_logits(logits: torch.Tensor, labels, class_names: Sequence[str]) -> Evaluation:
+    """Top-1, top-5, per-class accuracy and the confusion matrix from (n_images, n_classes) scores."""
+    n_images, n_classes = logits.shape
+    assert n_classes == len(class_names), "one column of scores per class"
+    labels = check_labels(labels, n_images, n_classes)
+    top = logits.topk(min(5, n_classes), dim=1).indices.numpy()  # (n_images, k)
+    predicted = top[:, 0]
+    confusion = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)  # row = true, column = predicted
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.diag(confusion) / confusion.sum(axis=1)  # NaN where a class has no images
+    top1 = float((predicted == labels).mean()) if n_images else float("nan")
+    top5 = float((top == labels[:, None]).any(axis=1).mean()) if n_images else float("nan")
+    return Evaluation(top1, top5, per_class, confusion, list(class_names), n_images)
+
+
+# --- the zero-shot classifier ---------------------------------------------------------------
+
+@dataclass
+class ZeroShotClassifier:
+    """Classify images into ``class_names`` by cosine similarity to per-class text embeddings."""
+
+    clip: object  # a ClipModel from mmlesson.models.load_clip
+    class_names: list[str]
+    weights: torch.Tensor  # (n_classes, D) unit vectors
+    templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+    batch_size: int = 256  # images per encoding batch; larger is faster until memory runs out
+
+    @classmethod
+    def from_names(cls, clip, class_names: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES,
+                   batch_size: int = 256, progress: bool = False) -> "ZeroShotClassifier":
+        weights = build_classifier_weights(clip, class_names, templates, batch_size, progress)
+        return cls(clip, list(class_names), weights, check_templates(templates), batch_size)
+
+    def embed(self, images, progress: bool = True) -> torch.Tensor:
+        return encode_images(self.clip, images, self.batch_size, progress)  # (n_images, D)
+
+    def logits_from_embeddings(self, image_embeddings: torch.Tensor) -> torch.Tensor:
+        return cosine_logits(image_embeddings, self.weights, self.clip.logit_scale)  # (n_images, n_classes)
+
+    def logits(self, images, progress: bool = True) -> torch.Tensor:
+        return self.logits_from_embeddings(self.embed(images, progress))
+
+    def predict_proba(self, images, progress: bool = True) -> np.ndarray:
+        """(n_images, n_classes) probabilities: softmax of logit_scale x cosine similarity."""
+        return self.logits(images, progress).softmax(dim=1).numpy()
+
+    def predict(self, images, progress: bool = True) -> np.ndarray:
+        """(n_images,) index of the most likely class for each image."""
+        return self.logits(images, progress).argmax(dim=1).numpy()
+
+    def top_k(self, image, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most likely (class name, probability) pairs for one image."""
+        probabilities = self.predict_proba([image], progress=False)[0]
+        order = np.argsort(-probabilities)[:k]
+        return [(self.class_names[i], float(probabilities[i])) for i in order]
+
+    def evaluate(self, images, labels, progress: bool = True) -> Evaluation:
+        return self.evaluate_embeddings(self.embed(images, progress), labels)
+
+    def evaluate_embeddings(self, image_embeddings: torch.Tensor, labels) -> Evaluation:
+        return evaluate_logits(self.logits_from_embeddings(image_embeddings), labels, self.class_names)
+
+
+# --- baselines on the same frozen embeddings: linear probe and k-shot --------------------------
+
+@dataclass
+class ProbeConfig:
+    weight_decay: float = 1e-4  # L2 on the weights: more helps with 1-4 shots, less with thousands of images
+    max_iter: int = 200  # L-BFGS iterations; full batch on a few thousand embeddings converges well before
+    history_size: int = 20  # L-BFGS memory; more is steadier, each step costs a little more
+
+
+@dataclass
+class LinearProbe:
+    """Multinomial logistic regression on normalised embeddings."""
+
+    weight: torch.Tensor  # (n_classes, D)
+    bias: torch.Tensor  # (n_classes,)
+    class_names: list[str]
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return F.normalize(embeddings.float(), dim=-1) @ self.weight.T + self.bias  # (n_images, n_classes)
+
+    def predict(self, embeddings: torch.Tensor) -> np.ndarray:
+        return self.logits(embeddings).argmax(dim=1).numpy()
+
+    def evaluate(self, embeddings: torch.Tensor, labels) -> Evaluation:
+        return evaluate_logits(self.logits(embeddings), labels, self.class_names)
+
+
+def linear_probe(train_embeddings: torch.Tensor, train_labels, n_classes: int | None = None,
+                 class_names: Sequence[str] | None = None, probe_config: ProbeConfig | None = None) -> LinearProbe:
+    """Fit logistic regression (full-batch L-BFGS, cross-entropy + L2) on frozen embeddings."""
+    probe_config = probe_config or ProbeConfig()
+    features = F.normalize(torch.as_tensor(train_embeddings).float(), dim=-1).detach()  # (n, D)
+    if len(features) == 0:
+        raise ValueError("linear_probe needs at least one training embedding.")
+    if n_classes is None:
+        n_classes = len(class_names) if class_names is not None else int(np.max(np.asarray(train_labels))) + 1
+    labels = torch.from_numpy(check_labels(train_labels, len(features), n_classes))
+    weight = torch.zeros(n_classes, features.shape[1], requires_grad=True)
+    bias = torch.zeros(n_classes, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=probe_config.max_iter,
+                                  history_size=probe_config.history_size, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        logits = features @ weight.T + bias  # (n, n_classes)
+        loss = F.cross_entropy(logits, labels) + probe_config.weight_decay / 2 * weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+    return LinearProbe(weight.detach(), bias.detach(), names)
+
+
+def sample_k_per_class(labels: np.ndarray, k: int, n_classes: int, seed: int) -> np.ndarray:
+    """Indices of ``k`` random examples of every class (a seeded draw without replacement)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(n_classes):
+        members = np.flatnonzero(labels == label)
+        if len(members) < k:
+            raise ValueError(f"class {label} has only {len(members)} training examples, fewer than k={k}; "
+                             "use a larger training pool or a smaller k.")
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.concatenate(chosen)
+
+
+@dataclass
+class KShotCurve:
+    ks: list[int]
+    accuracies: np.ndarray  # (len(ks), n_seeds) top-1 on the test set
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.accuracies.mean(axis=1)
+
+    @property
+    def std(self) -> np.ndarray:
+        return self.accuracies.std(axis=1)
+
+    def as_dict(self) -> dict[int, float]:
+        return {k: float(mean) for k, mean in zip(self.ks, self.mean)}
+
+
+def k_shot_accuracy(train_embeddings: torch.Tensor, train_labels, test_embeddings: torch.Tensor, test_labels,
+                    ks: Sequence[int] = (1, 4, 16), seeds: Sequence[int] = (0, 1, 2), n_classes: int | None = None,
+                    probe_config: ProbeConfig | None = None, progress: bool = False) -> KShotCurve:
+    """Top-1 of a linear probe trained on ``k`` examples per class, for each k, averaged over seeds."""
+    from tqdm.auto import tqdm
+
+    train_labels = np.asarray(train_labels)
+    n_classes = n_classes or int(train_labels.max()) + 1
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks must be positive shot counts, e.g. (1, 4, 16); got {tuple(ks)}.")
+    accuracies = np.zeros((len(ks), len(seeds)))
+    runs = [(i, j) for i in range(len(ks)) for j in range(len(seeds))]
+    for i, j in tqdm(runs, desc="k-shot probes", disable=not progress, leave=False):
+        chosen = sample_k_per_class(train_labels, ks[i], n_classes, seeds[j])
+        probe = linear_probe(train_embeddings[chosen], train_labels[chosen], n_classes, probe_config=probe_config)
+        accuracies[i, j] = probe.evaluate(test_embeddings, test_labels).top1
+    return KShotCurve(list(ks), accuracies)
+
+
+# --- figures for the notebook ---------------------------------------------------------------
+
+def plot_probabilities(class_names: Sequence[str], probabilities, image=None, title: str = "Zero-shot prediction"):
+    """Horizontal bars of one image's class probabilities, with the image beside them if given."""
+    import matplotlib.pyplot as plt
+
+    probabilities = np.asarray(probabilities, dtype=float).ravel()
+    columns = 2 if image is not None else 1
+    figure, axes = plt.subplots(1, columns, figsize=(4 * columns + 2, 0.35 * len(class_names) + 1.5), squeeze=False,
+                                gridspec_kw={"width_ratios": [1, 1.6][-columns:]})
+    if image is not None:
+        axes[0, 0].imshow(load_rgb(image), interpolation="nearest")
+        axes[0, 0].set_title("image")
+        axes[0, 0].axis("off")
+    bars = axes[0, -1]
+    best = int(np.argmax(probabilities))
+    bars.barh(range(len(class_names)), probabilities, color=["tab:orange" if i == best else "tab:blue"
+                                                             for i in range(len(class_names))])
+    bars.set_yticks(range(len(class_names)), list(class_names))
+    bars.invert_yaxis()
+    bars.set_xlim(0, 1)
+    bars.set_xlabel("probability")
+    bars.set_ylabel("prompt / class")
+    bars.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion(evaluation: Evaluation, title: str = "Confusion matrix", normalise: bool = True):
+    """The confusion matrix as an image: rows are true classes, columns predicted classes."""
+    import matplotlib.pyplot as plt
+
+    counts = evaluation.confusion.astype(float)
+    if normalise:
+        counts = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    n = len(evaluation.class_names)
+    figure, axis = plt.subplots(figsize=(0.25 * n + 3, 0.25 * n + 2.5))
+    shown = axis.imshow(counts, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    axis.set_xticks(range(n), evaluation.class_names, rotation=90, fontsize=7)
+    axis.set_yticks(range(n), evaluation.class_names, fontsize=7)
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("true class")
+    axis.set_title(f"{title} (top-1 {evaluation.top1:.1%})")
+    figure.colorbar(shown, ax=axis, label="fraction of the row" if normalise else "images")
+    figure.tight_layout()
+    return figure
+
+
+def plot_k_shot(curve: KShotCurve, zero_shot_top1: float, full_probe_top1: float | None = None,
+                title: str = "Zero-shot against k-shot linear probes"):
+    """Top-1 against examples per class, with zero-shot (and the full probe) as horizontal lines."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.errorbar(curve.ks, curve.mean, yerr=curve.std, marker="o", capsize=3, label="k-shot linear probe")
+    axis.axhline(zero_shot_top1, color="tab:orange", linestyle="--", label="zero-shot (no training images)")
+    if full_probe_top1 is not None:
+        axis.axhline(full_probe_top1, color="tab:green", linestyle=":", label="linear probe, all training images")
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(curve.ks, [str(k) for k in curve.ks])
+    axis.set_xlabel("training images per class (k)")
+    axis.set_ylabel("top-1 accuracy")
+    axis.set_title(title)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+# --- data: sample photos offline, Oxford-IIIT Pet online ----------------------------------------
+
+def sample_photos() -> list[tuple[str, object]]:
+    """[(what it shows, RGB PIL image)] for scikit-image's bundled sample photos (no download).
+
+    Photos that this scikit-image would have to download are skipped.
+    """
+    import skimage.data
+
+    photos = []
+    for function, label in SAMPLE_PHOTOS.items():
+        try:
+            array = getattr(skimage.data, function)()
+        except Exception:  # not bundled in this version (would need pooch and the network)
+            continue
+        photos.append((label, load_rgb(array)))
+    return photos
+
+
+class DataUnavailable(RuntimeError):
+    """A dataset is neither in the cache nor allowed to be downloaded (offline mode)."""
+
+
+def oxford_pets(split: str = "test", root: str | Path | None = None, target: str = "category",
+                transform=None):
+    """The Oxford-IIIT Pet data (37 breeds) as a torchvision dataset of (PIL image, label).
+
+    Downloaded once into ``config.cache_dir("oxford-pets")`` (md5-checked by torchvision) and
+    reused afterwards. With MMLESSON_OFFLINE=1 only the cache is used; if it is empty a
+    DataUnavailable error says so.
+    """
+    from torchvision.datasets import OxfordIIITPet
+
+    if split not in PET_SPLITS:
+        raise ValueError(f"split {split!r} is not an Oxford-IIIT Pet split; choose one of {', '.join(PET_SPLITS)}.")
+    if target not in PET_TARGETS:
+        raise ValueError(f"target {target!r} is not supported; choose one of {', '.join(PET_TARGETS)}.")
+    root = Path(root) if root is not None else config.cache_dir("oxford-pets")
+    base = root / "oxford-iiit-pet"
+    missing = _pets_missing(base, split)
+    if missing and config.OFFLINE:
+        raise DataUnavailable(f"Oxford-IIIT Pet is not in the cache at {base} ({missing}), and MMLESSON_OFFLINE=1 "
+                              "forbids downloading it (~800 MB). Run once online, or use the Shapes data.")
+    if missing:
+        _remove_partial_extraction(base)  # the md5-checked archives stay, so nothing is fetched twice
+        try:
+            OxfordIIITPet(str(root), split=split, target_types=target, download=True)
+        except Exception as error:
+            raise DataUnavailable(f"could not download Oxford-IIIT Pet into {base}: {error}") from error
+        if _pets_missing(base, split):
+            raise DataUnavailable(f"Oxford-IIIT Pet in {base} is still incomplete after downloading "
+                                  f"({_pets_missing(base, split)}); delete that folder and try again.")
+    return OxfordIIITPet(str(root), split=split, target_types=target, transform=transform, download=False)
+
+
+def _pets_missing(base: Path, split: str) -> str:
+    """'' if every image of ``split`` is on disk, else what is missing."""
+    split_file = base / "annotations" / f"{split}.txt"
+    if not split_file.is_file():
+        return f"no {split_file.relative_to(base.parent)}"
+    image_ids = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    absent = [image_id for image_id in image_ids if not (base / "images" / f"{image_id}.jpg").is_file()]
+    return f"{len(absent)} of {len(image_ids)} images missing" if absent else ""
+
+
+def _remove_partial_extraction(base: Path) -> None:
+    import shutil
+
+    for folder in ("images", "annotations"):
+        shutil.rmtree(base / folder, ignore_errors=True)
+
+
+def sample_dataset(dataset, n: int, seed: int = 0) -> tuple[list, np.ndarray]:
+    """``n`` random (image, label) items of a torch-style dataset, as (list of images, label array)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}.")
+    rng = np.random.default_rng(seed)
+    indices = rng.choice(len(dataset), size=min(n, len(dataset)), replace=False)
+    items = [dataset[int(i)] for i in indices]
+    return [image for image, _ in items], np.array([label for _, label in items], dtype=np.int64)

@@ -4,6 +4,12 @@ Start every notebook with ``import mmlesson; mmlesson.setup()``.
 """
 __version__ = "0.1.0"
 
-from .config import setup  # noqa: E402  (the one call a notebook's first cell makes)
+
+def setup(seed: int = 0) -> str:
+    """Seed everything and print device, mode, versions and available weights (see config.setup)."""
+    from .config import setup as config_setup  # imported here so `python -m mmlesson` can report bad settings
+
+    return config_setup(seed)
+
 
 __all__ = ["setup", "__version__"]

@@ -45,6 +45,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(payload)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a saved index or checkpoint should be shareable
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

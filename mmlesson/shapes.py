@@ -226,19 +226,21 @@ class ShapesDataset:
         return tensor, self.batch.captions[index], int(self.batch.attributes[index].label)
 
 
-def show_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, title: str = "Shapes", scale: float = 1.4):
-    """Draw images (uint8 array, tensors in [0, 1] or PIL) in a labelled grid; returns the figure."""
+def show_grid(images, titles: Sequence[str] | None = None, ncols: int = 8, title: str = "Shapes", scale: float = 1.3):
+    """Draw images (uint8 array, tensors in [0, 1] or PIL) in a grid, titles wrapped; returns the figure."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     images = [_to_uint8(image) for image in images]
     nrows = max(1, int(np.ceil(len(images) / ncols)))
-    figure, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
+    figure, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.5), squeeze=False)
     for i, axis in enumerate(axes.flat):
         axis.axis("off")
         if i < len(images):
             axis.imshow(images[i], interpolation="nearest")
             if titles is not None:
-                axis.set_title(titles[i], fontsize=7)
+                axis.set_title(textwrap.fill(str(titles[i]), 18), fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
     return figure

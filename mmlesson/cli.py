@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="embed the images of a folder into a saved index")
     index.add_argument("folder")
     index.add_argument("--out", default=None, help="index folder (default: FOLDER/.mmlesson-index)")
-    index.add_argument("--model", default="tiny-shapes", help="a load_clip name, e.g. tiny-shapes or ViT-B-32")
+    index.add_argument("--model", default=None,
+                       help="a load_clip name, e.g. tiny-shapes or ViT-B-32 (default: the saved index's model, else tiny-shapes)")
     index.set_defaults(run=_lazy("search", "index_command"))
 
     search = commands.add_parser("search", help="query a saved index in words")

@@ -409,9 +409,9 @@ def load_clip(name: str = TINY_NAME, device: str | None = None) -> ClipModel:
 def _load_path(path: Path, device: str) -> ClipModel:
     if _is_tiny_checkpoint(path):
         tensors, metadata = checkpoints.load_state(path)
-        return tiny_from_state(tensors, metadata, device, str(path))
+        return tiny_from_state(tensors, metadata, device, str(path.resolve()))
     arch = guess_open_clip_arch(read_state_dict(path))
-    return load_open_clip(arch, str(path), device, str(path))
+    return load_open_clip(arch, str(path), device, str(path.resolve()))
 
 
 def tiny_config_dict(cfg: TinyClipConfig) -> dict:

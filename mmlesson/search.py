@@ -23,9 +23,11 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -41,6 +43,7 @@ FORMAT_VERSION = 1
 MANIFEST_FILE, EMBEDDINGS_FILE = "manifest.json", "embeddings.npy"
 DEFAULT_INDEX_DIRNAME = ".mmlesson-index"  # inside the indexed folder; hidden, so never indexed itself
 REPORT_LINES = 20  # skipped files listed in a printed report before "... and N more"
+PARALLEL_MIN_ELEMENTS = 4_000_000  # below this many stored numbers (8 MB in float16), torch scores on one thread
 
 
 @dataclass
@@ -226,28 +229,63 @@ def read_image(path: str | Path, max_pixels: int = IndexConfig.max_pixels):
 # --- scoring: one matrix-vector product, then the k largest ----------------------------------
 
 def similarities(embeddings: np.ndarray, query_embeddings: np.ndarray) -> np.ndarray:
-    """Cosine similarities (n_queries, n_images) between unit query rows and the stored rows.
-
-    float32 storage: NumPy's BLAS (a single query is a matrix-vector product, memory-bound).
-    float16 storage: torch reads the half-size matrix directly (see bench/search_bruteforce.py).
-    """
+    """Cosine similarities (n_queries, n_images), float32, between unit query rows and the stored rows."""
     queries = np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32))  # (n_queries, dim)
     assert queries.shape[1] == embeddings.shape[1], "query and index dims differ"
-    if embeddings.dtype == np.float32:
-        if len(queries) == 1:
-            return (embeddings @ queries[0])[None]  # (1, n_images)
-        return queries @ embeddings.T  # (n_queries, n_images)
-    return _float16_similarities(embeddings, queries)
+    if embeddings.dtype == np.float16:
+        return float16_scores(embeddings, queries).float().numpy()
+    if len(queries) == 1:
+        return (embeddings @ queries[0])[None]  # (1, n_images): a matrix-vector product, memory-bound
+    return queries @ embeddings.T  # (n_queries, n_images)
 
 
-def _float16_similarities(embeddings: np.ndarray, queries: np.ndarray) -> np.ndarray:
+def float16_scores(embeddings: np.ndarray, queries: np.ndarray):
+    """(n_queries, n_images) float16 torch scores, reading the half-size matrix in place.
+
+    NumPy has no fast float16 matmul (it converts element by element); torch's kernel reads the
+    float16 rows directly, so a single query costs about half the memory traffic of float32.
+    bench/search_bruteforce.py times the candidate kernels side by side.
+    """
     import torch
     import torch.nn.functional as F
 
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads_for(embeddings.size):
         stored = torch.from_numpy(embeddings)  # (n_images, dim) float16, shares memory
-        scores = F.linear(torch.from_numpy(queries).half(), stored)  # (n_queries, n_images) float16
-        return scores.float().numpy()
+        return F.linear(torch.from_numpy(queries).half(), stored)  # (n_queries, n_images)
+
+
+@contextmanager
+def torch_threads_for(elements: int):
+    """One torch thread for a small product: waking a second thread costs more than it saves, and on a
+    busy machine the wake-up can wait a whole scheduler slice (measured: 24 ms instead of 0.02 ms)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if elements >= PARALLEL_MIN_ELEMENTS or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def nearest_brute_force(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores) of the k best rows per query, best first, by scoring every row.
+
+    float32: NumPy end to end. float16: torch end to end (one thread pool, no hand-offs), then the
+    2k + 8 best candidates are re-scored exactly in float32, so float16 rounding of the scores
+    cannot reorder near-ties in the answer.
+    """
+    if embeddings.dtype != np.float16:
+        return top_k(similarities(embeddings, queries), k)
+    import torch
+
+    scores = float16_scores(embeddings, queries)  # (n_queries, n_images) float16
+    with torch_threads_for(scores.numel() * 64):
+        candidates = torch.topk(scores, min(len(embeddings), 2 * k + 8), dim=1).indices.numpy()
+    return rescore(embeddings, queries, candidates, k)
 
 
 def top_k_indices(query_embedding: np.ndarray, image_embeddings: np.ndarray, k: int) -> np.ndarray:
@@ -257,11 +295,18 @@ def top_k_indices(query_embedding: np.ndarray, image_embeddings: np.ndarray, k: 
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, scores) of the k largest entries of each row of (n_queries, n) scores, best first."""
-    import torch
+    """(indices, scores) of the k largest entries of each row of (n_queries, n) scores, best first.
 
-    values, indices = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1)  # (n_queries, k)
-    return indices.numpy(), values.numpy()
+    argpartition finds the k best in linear time; only those k are then sorted.
+    """
+    scores = np.atleast_2d(scores)
+    if k < scores.shape[1]:
+        best = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (n_queries, k), unordered
+    else:
+        best = np.tile(np.arange(scores.shape[1]), (len(scores), 1))
+    best_scores = np.take_along_axis(scores, best, 1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best, order, 1), np.take_along_axis(best_scores, order, 1)
 
 
 def rescore(embeddings: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int):
@@ -329,11 +374,12 @@ class UpdateReport:
     removed: int = 0
     unchanged: int = 0
     skipped: list = field(default_factory=list)  # (path, reason)
+    pending: int = 0  # new or changed files left for the next call (update_folder's limit)
     modified: bool = False  # whether the index changed (and so needs saving)
 
     def __str__(self) -> str:
         return (f"{self.added} new, {self.changed} changed, {self.removed} removed, {self.unchanged} unchanged, "
-                f"{len(self.skipped)} skipped")
+                f"{len(self.skipped)} skipped" + (f", {self.pending} still to encode" if self.pending else ""))
 
 
 class ImageIndex:
@@ -354,6 +400,7 @@ class ImageIndex:
         self.embeddings = np.ascontiguousarray(embeddings, dtype=self.config.dtype)  # (n_images, dim)
         assert self.embeddings.ndim == 2, "embeddings must be (n_images, dim)"
         self.embed_dim = int(getattr(model, "embed_dim", 0) or self.embeddings.shape[1])
+        assert self.embeddings.shape[1] == self.embed_dim, "the model's embed_dim differs from the embeddings'"
         self.paths, self.file_stats, self.images, self.root = paths, file_stats, images, root
         assert paths is None or len(paths) == len(self.embeddings), "one path per embedding"
         self.skipped: list[tuple[str, str]] = []  # (path, reason) of files that could not be used
@@ -368,22 +415,24 @@ class ImageIndex:
     def from_folder(cls, folder: str | Path, model, **options) -> "ImageIndex":
         """Every image under ``folder`` (recursive; .jpg .jpeg .png .bmp .gif .webp .tif .tiff)."""
         config = make_config(**options)
-        files, others = scan_folder(folder)  # fail fast on an empty folder, before loading a model by name
-        if not files:
-            raise ValueError(_no_images_message(str(Path(folder).expanduser().resolve()), others))
-        model = _resolve_model(model)
-        index = cls(np.zeros((0, model.embed_dim)), model, paths=[], file_stats=[], config=config)
+        require_images(folder)  # fail fast on an empty folder, before loading a model by name
+        index = cls.empty(model, config)
         index.update_folder(folder)
         return index
 
     @classmethod
+    def empty(cls, model, config: IndexConfig | None = None) -> "ImageIndex":
+        """An index with no images yet, for ``update_folder`` to fill."""
+        model = _resolve_model(model)
+        return cls(np.zeros((0, model.embed_dim)), model, paths=[], file_stats=[], config=config)
+
+    @classmethod
     def from_paths(cls, paths: Sequence[str | Path], model, **options) -> "ImageIndex":
         """These image files, in this order (unreadable ones are skipped and reported)."""
-        config, model = make_config(**options), _resolve_model(model)
         if isinstance(paths, (str, Path)) or len(paths) == 0:
             raise ValueError("from_paths needs a non-empty list of image files (use from_folder for a folder).")
         entries, missing = stat_files(paths)
-        index = cls(np.zeros((0, model.embed_dim)), model, paths=[], file_stats=[], config=config)
+        index = cls.empty(model, make_config(**options))
         embeddings, kept, skipped = index._encode_files(entries)
         index._set_files(embeddings, kept, missing + skipped, {}, sort=False)
         if not len(index):
@@ -432,42 +481,35 @@ class ImageIndex:
 
     # -- incremental update --
 
-    def update_folder(self, folder: str | Path | None = None) -> UpdateReport:
+    def update_folder(self, folder: str | Path | None = None, limit: int | None = None) -> UpdateReport:
         """Bring a folder index up to date: encode new or changed files (size or mtime), drop deleted ones.
 
         Unchanged files are only stat'ed, never decoded, so re-indexing an unchanged folder is fast.
-        If the folder has no usable images the index is left as it was and a ValueError is raised.
+        ``limit``: encode at most this many files now (report.pending says how many are left), so a
+        long run can be saved piece by piece. If the folder has no usable images, the index is left
+        as it was and a ValueError is raised.
         """
-        if folder is None and self.root is None:
-            raise ValueError("this index was not built from a folder; pass the folder to update_folder(folder).")
-        if self.paths is None:
-            raise ValueError("this index holds in-memory images; update_folder works only for file indexes.")
-        folder = str(Path(folder if folder is not None else self.root).expanduser().resolve())
+        folder = self._folder_to_update(folder)
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be 1 or more (or None for no limit), got {limit}.")
         files, others = scan_folder(folder)
         if not files:
             raise ValueError(_no_images_message(folder, others))
-        previous = {path: (row, stat) for row, (path, stat) in enumerate(zip(self.paths, self.file_stats))}
-        keep_rows, still_skipped, to_encode, report = [], {}, [], UpdateReport()
-        for entry in files:
-            row, stat = previous.get(entry.path, (None, None))
-            if stat == entry.stat:
-                keep_rows.append(row)
-            elif self._skipped_stats.get(entry.path) == entry.stat:
-                still_skipped[entry.path] = entry
-            else:
-                to_encode.append(entry)
-        report.unchanged = len(keep_rows)
-        report.removed = len(previous) - len(keep_rows) - sum(e.path in previous for e in to_encode)
+        previous = {path: row for row, path in enumerate(self.paths)}
+        keep_rows, still_skipped, to_encode = self._plan_update(files)
+        report = UpdateReport(unchanged=len(keep_rows), pending=len(to_encode[limit:]) if limit else 0)
+        report.removed = len(previous) - len(keep_rows) - sum(entry.path in previous for entry in to_encode)
         if not to_encode and not report.removed and set(still_skipped) == set(self._skipped_stats):  # fast path
-            self.root = folder
-            report.skipped = list(self.skipped)
+            self.root, report.skipped = folder, list(self.skipped)
             self._report(report)
             return report
-        embeddings, kept, newly_skipped = self._encode_files(to_encode)
+        encode_now, later = to_encode[:limit], to_encode[limit:] if limit else []
+        keep_rows += [previous[entry.path] for entry in later if entry.path in previous]  # old vector until its turn
+        embeddings, kept, newly_skipped = self._encode_files(encode_now)
         report.changed = sum(entry.path in previous for entry in kept)  # re-encoded; a now-broken file is skipped
         report.added = len(kept) - report.changed
-        skipped = [(p, r) for p, r in self.skipped if p in still_skipped] + newly_skipped
-        if not keep_rows and not kept:
+        skipped = [(path, reason) for path, reason in self.skipped if path in still_skipped] + newly_skipped
+        if not keep_rows and not kept and not later:
             raise ValueError(f"no usable images in folder {folder}: " + _skip_summary(skipped))
         old = [FileEntry(self.paths[row], *self.file_stats[row]) for row in keep_rows]
         all_embeddings = np.concatenate([self.embeddings[keep_rows], embeddings])  # (n_kept + n_new, dim)
@@ -475,6 +517,27 @@ class ImageIndex:
         self.root, report.skipped, report.modified = folder, list(self.skipped), True
         self._report(report)
         return report
+
+    def _folder_to_update(self, folder) -> str:
+        if self.paths is None:
+            raise ValueError("this index holds in-memory images; update_folder works only for file indexes.")
+        if folder is None and self.root is None:
+            raise ValueError("this index was not built from a folder; pass the folder to update_folder(folder).")
+        return str(Path(folder if folder is not None else self.root).expanduser().resolve())
+
+    def _plan_update(self, files: list[FileEntry]):
+        """(rows to keep, {path: entry} of unchanged bad files, entries to encode), by comparing stats."""
+        stats = dict(zip(self.paths, self.file_stats))
+        rows = {path: row for row, path in enumerate(self.paths)}
+        keep_rows, still_skipped, to_encode = [], {}, []
+        for entry in files:
+            if stats.get(entry.path) == entry.stat:
+                keep_rows.append(rows[entry.path])
+            elif self._skipped_stats.get(entry.path) == entry.stat:
+                still_skipped[entry.path] = entry
+            else:
+                to_encode.append(entry)
+        return keep_rows, still_skipped, to_encode
 
     def _set_files(self, embeddings, entries: list[FileEntry], skipped, skipped_stats: dict, sort=True) -> None:
         order = list(range(len(entries)))
@@ -532,10 +595,11 @@ class ImageIndex:
     def _check_model(self, model) -> None:
         name, dim = str(getattr(model, "name", model)), getattr(model, "embed_dim", None)
         if name != self.model_name or (dim is not None and int(dim) != self.embed_dim):
+            other = f"model {name!r}" + (f" (dim {dim})" if dim is not None else "")
             raise ValueError(f"this index holds embeddings from model {self.model_name!r} (dim {self.embed_dim}); "
-                             f"model {name!r} (dim {dim}) lives in a different space, so its queries and images "
-                             f"cannot be mixed with them. Use {self.model_name!r}, or build a new index with the "
-                             "other model in another folder.")
+                             f"{other} lives in a different space, so its queries and images cannot be mixed "
+                             f"with them. Use {self.model_name!r}, or build a new index with the other model "
+                             "in another folder.")
 
     def _require_model(self):
         if self._model is None:
@@ -701,15 +765,18 @@ class ImageIndex:
             found = self._faiss_nearest(queries, k)
             if found is not None:
                 return found
-        if self.embeddings.dtype == np.float32:
-            return top_k(similarities(self.embeddings, queries), k)
-        candidates, _ = top_k(similarities(self.embeddings, queries), min(len(self), 2 * k + 8))
-        return rescore(self.embeddings, queries, candidates, k)
+        return nearest_brute_force(self.embeddings, queries, k)
 
-    def _faiss_nearest(self, queries: np.ndarray, k: int):
-        if self._faiss is None:
+    def build_backend(self) -> float:
+        """Build the FAISS index now (otherwise the first query does); returns the seconds it took."""
+        start = time.perf_counter()
+        if self.config.backend != "brute" and self._faiss is None:
             built = build_faiss_index(self.embeddings, self.config.backend, self.config)
             self._faiss = built if built is not None else False  # False: faiss-flat without FAISS
+        return time.perf_counter() - start
+
+    def _faiss_nearest(self, queries: np.ndarray, k: int):
+        self.build_backend()
         if self._faiss is False:
             return None  # brute force is exact too
         set_faiss_search_params(self._faiss, self.config.backend, self.config)
@@ -854,6 +921,13 @@ def _temporary(directory: Path, name: str, registry: list) -> str:
     return path
 
 
+def require_images(folder: str | Path) -> None:
+    """A clear error, naming the folder, if it holds no image files at all."""
+    files, others = scan_folder(folder)
+    if not files:
+        raise ValueError(_no_images_message(str(Path(folder).expanduser().resolve()), others))
+
+
 def _no_images_message(folder: str, others: list[str]) -> str:
     found = (f" It has {len(others)} other file(s), e.g. {Path(others[0]).name}." if others
              else " It is empty.")
@@ -911,21 +985,27 @@ def default_index_dir(folder: str | Path) -> Path:
     return Path(folder).expanduser() / DEFAULT_INDEX_DIRNAME
 
 
-def index_folder(folder: str | Path, model="tiny-shapes", out: str | Path | None = None, **options) -> ImageIndex:
-    """Index a folder and save it; if ``out`` already holds an index, update it (only new/changed files).
+def index_folder(folder: str | Path, model=None, out: str | Path | None = None, save_every: int = 5_000,
+                 **options) -> ImageIndex:
+    """Index a folder and save it to ``out``; if ``out`` already holds an index, update it (only new or
+    changed files are encoded). The index is saved after every ``save_every`` encoded images.
 
-    ``model`` is a ClipModel or a load_clip name. With a name, the model is loaded only when there is
-    something to encode, so re-indexing an unchanged folder costs a few stat calls.
+    ``model`` is a ClipModel or a load_clip name (None: the saved index's model, else "tiny-shapes").
+    With a name, the model is loaded only when there is something to encode, so re-indexing an
+    unchanged folder costs a few stat calls.
     """
     out = Path(out).expanduser() if out is not None else default_index_dir(folder)
     if (out / MANIFEST_FILE).exists():
         index = ImageIndex.load(out, model, **options)
-        if index.update_folder(folder).modified:
+    else:
+        require_images(folder)
+        index = ImageIndex.empty(model or "tiny-shapes", make_config(**options))
+    while True:  # save every `save_every` encoded images: an interrupted run keeps what it did
+        report = index.update_folder(folder, limit=save_every)
+        if report.modified:
             index.save(out)
-        return index
-    index = ImageIndex.from_folder(folder, model, **options)
-    index.save(out)
-    return index
+        if not report.pending:
+            return index
 
 
 # --- cost: how query time grows with the collection -----------------------------------------------
@@ -978,7 +1058,7 @@ def time_queries(sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000), dim
 def index_command(args) -> int:
     index = index_folder(args.folder, args.model, args.out)
     out = Path(args.out) if args.out else default_index_dir(args.folder)
-    print(f"saved {len(index)} embeddings ({index.model_name}, dim {index.embed_dim}) to {out}")
+    print(f"index at {out}: {len(index)} images ({index.model_name}, dim {index.embed_dim}, {index.config.dtype})")
     return 0
 
 
@@ -987,7 +1067,11 @@ def search_command(args) -> int:
     if not (directory / MANIFEST_FILE).exists() and (default_index_dir(directory) / MANIFEST_FILE).exists():
         directory = default_index_dir(directory)  # the folder that was indexed, not the index itself
     index = ImageIndex.load(directory, verbose=False)
-    results = index.search(args.query, k=args.k)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = index.search(args.query, k=args.k)
+    for warning in caught:  # one clean line each, not a source location
+        print(f"mmlesson search: note: {warning.message}", file=sys.stderr)
     if args.json:
         print(json.dumps([result.to_dict() for result in results], indent=1))
     else:

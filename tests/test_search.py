@@ -11,7 +11,6 @@ import json
 import os
 import struct
 import sys
-import warnings
 import zlib
 from pathlib import Path
 
@@ -20,13 +19,14 @@ import pytest
 import torch
 from PIL import Image
 
-from mmlesson import exercises, search, shapes
+from mmlesson import checkpoints, exercises, search, shapes
 from mmlesson.config import DATA_DIR
 from mmlesson.search import ImageIndex, SearchResult
 
 COLORS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0), "yellow": (1.0, 1.0, 0.0),
           "white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grass": (0.2, 0.8, 0.2)}
 TINY_CHECKPOINT = DATA_DIR / "tiny-clip-shapes.safetensors"
+TINY_READY = TINY_CHECKPOINT.exists() and "tiny-clip-shapes" in checkpoints.registry()  # load_clip can find it
 
 
 class FakeClip:
@@ -417,8 +417,42 @@ def test_index_folder_saves_loads_and_updates(folder, model, tmp_path):
     make_folder(folder, {"extra.png": "black"})
     assert len(search.index_folder(folder, model, out, **quiet())) == 9
     assert len(ImageIndex.load(out, model)) == 9
+    assert search.index_folder(folder, None, out, **quiet()).model_name == "fake-colors"  # None: the saved model
     with pytest.raises(ValueError, match="different space"):
         search.index_folder(folder, FakeClip(name="other"), out, **quiet())
+
+
+def test_update_with_a_limit_leaves_the_rest_pending(folder, model):
+    index = ImageIndex.from_folder(folder, model, **quiet())
+    make_folder(folder, {"n1.png": "red", "n2.png": "green", "n3.png": "blue"})
+    solid("white").save(folder / "red2.jpg")
+    os.utime(folder / "red2.jpg", ns=(10**18, 10**18))  # 3 new files and 1 changed one: 4 to encode
+    first = index.update_folder(limit=2)
+    assert first.added + first.changed == 2 and first.pending == 2 and "2 still to encode" in str(first)
+    assert len(index) == 8 + first.added  # the changed file keeps its old vector while it waits
+    second = index.update_folder(limit=2)
+    assert second.pending == 0 and len(index) == 11
+    assert not index.update_folder().modified
+
+
+def test_interrupted_index_folder_keeps_what_it_saved(folder, model, tmp_path, monkeypatch):
+    out = tmp_path / "saved"
+    real_encode, calls = model.encode_images, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(model, "encode_images", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        search.index_folder(folder, model, out, save_every=3, **quiet(batch_size=3))
+    assert len(ImageIndex.load(out, model)) == 6  # two chunks of 3 were saved before the interruption
+    monkeypatch.undo()
+    model.images_encoded = 0
+    assert len(search.index_folder(folder, model, out, save_every=3, **quiet())) == 8
+    assert model.images_encoded == 2
 
 
 # --- backends ---
@@ -568,7 +602,7 @@ def test_search_box_renders_results_without_a_browser(folder, model):
 
 # --- with the bundled tiny CLIP (skipped until it exists) ---
 
-@pytest.mark.skipif(not TINY_CHECKPOINT.exists(), reason="data/tiny-clip-shapes.safetensors is not there yet")
+@pytest.mark.skipif(not TINY_READY, reason="data/tiny-clip-shapes.safetensors is not there (or not registered) yet")
 def test_tiny_clip_finds_shapes_by_color_and_shape():
     from mmlesson.models import load_clip
 

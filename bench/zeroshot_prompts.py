@@ -1,5 +1,6 @@
 """Claim: prompt engineering, measured. The tiny Shapes CLIP's zero-shot top-1 over all 30 color x shape
-classes with a bare class name, with "a photo of a {}", and with template ensembles.
+classes with a bare class name, with "a photo of a {}", and with template ensembles (also the mean
+cross-entropy and true-class probability, which still separate the prompt sets when top-1 saturates).
 
 Images are a fresh Shapes draw (a seed the model was not trained on). The ensembles are
 mmlesson.zeroshot's: SHAPES_TEMPLATES stay inside the tiny model's ~30-word vocabulary,
@@ -13,6 +14,8 @@ import argparse
 import time
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from _common import emit
 
 from mmlesson import config, zeroshot
@@ -42,9 +45,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=config.quick(3000, 600), help="Shapes test images")
     parser.add_argument("--seed", type=int, default=3, help="Shapes seed (not a training seed)")
+    parser.add_argument("--model", default="tiny-shapes", help="load_clip name or a tiny checkpoint path")
     args = parser.parse_args()
     config.seed_everything(0)
-    clip = load_clip("tiny-shapes", device="cpu")
+    clip = load_clip(args.model, device="cpu")
     batch = make_shapes(args.n, seed=args.seed)
     start = time.perf_counter()
     image_embeddings = zeroshot.encode_images(clip, batch.images, progress=False)
@@ -59,6 +63,11 @@ def main() -> None:
         figures[f"top1_{key}"] = round(evaluation.top1, 4)
         figures[f"top5_{key}"] = round(evaluation.top5, 4)
         figures[f"top1_held_out_pairs_{key}"] = round(float((predicted == batch.labels)[held_out].mean()), 4)
+        # top-1 saturates on Shapes; the cross-entropy and the true class's probability still separate prompt sets
+        labels = torch.from_numpy(batch.labels)
+        figures[f"nll_{key}"] = round(float(F.cross_entropy(logits, labels)), 4)
+        figures[f"true_class_probability_{key}"] = round(float(logits.softmax(dim=1)[torch.arange(len(labels)), labels]
+                                                               .mean()), 4)
         figures[f"templates_{key}"] = len(templates)
         figures[f"unknown_word_share_{key}"] = round(unknown_word_share(clip, templates), 3)
     figures["ensemble_gain_vs_photo_of_a"] = round(figures["top1_shapes_ensemble"] - figures["top1_photo_of_a"], 4)

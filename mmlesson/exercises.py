@@ -120,8 +120,9 @@ def check_classifier_weights(fn: Callable) -> Callable:
                                         "template counts equally however long its raw vector is"),
     ]
     exercise = Exercise("classifier_weights", classifier_weights, _text_embedding_cases(), mistakes,
-                        generic_hint="expected normalise(mean over axis 1 of normalise(embeddings)), "
-                                     "shape (n_classes, D)")
+                        generic_hint="the weights differ from the reference: normalise each embedding, average "
+                                     "over the templates (axis 1), then normalise each class's mean; the result "
+                                     "is (n_classes, D)")
     return run_check(exercise, fn).function
 
 
@@ -134,6 +135,8 @@ def _prompt_codes(prompts: Any, vocabulary: dict[str, int]) -> np.ndarray | None
     so that run_check can compare prompt lists like arrays."""
     if prompts is None:
         return None
+    if isinstance(prompts, str):
+        raise ValueError("the result is one string, not a list with one list of prompts per class")
 
     def code(item):
         if isinstance(item, str):
@@ -152,14 +155,15 @@ def check_ensemble_templates(fn: Callable) -> Callable:
     from .shapes import with_article
     from .zeroshot import ensemble_prompts
 
+    flat_hint = "you returned one flat list; return a list of lists, one inner list of prompts per class"
     mistakes = [
         (lambda names, templates: [[with_article(t.format(n)) for n in names] for t in templates],
          "you made one list per template; make one list per class (outer), holding that class's prompt for "
          "every template (inner)"),
         (lambda names, templates: [with_article(t.format(n)) for n in names for t in templates],
-         "you returned one flat list; return a list of lists, one inner list of prompts per class"),
+         flat_hint),
         (lambda names, templates: [with_article(t.format(n)) for t in templates for n in names],
-         "you returned one flat list; return a list of lists, one inner list of prompts per class"),
+         flat_hint),
         (lambda names, templates: [[t.format(n) for t in templates] for n in names],
          "'a orange star' should read 'an orange star': pass each prompt through with_article "
          "(from mmlesson.shapes)"),
@@ -174,8 +178,9 @@ def check_ensemble_templates(fn: Callable) -> Callable:
 
     exercise = Exercise("ensemble_templates", encoded(ensemble_prompts), ENSEMBLE_CASES,
                         [(encoded(wrong), hint) for wrong, hint in mistakes],
-                        generic_hint="expected [[with_article(template.format(name)) for template in templates] "
-                                     "for name in class_names]")
+                        generic_hint="the prompts differ from the expected ones: with the templates "
+                                     "['a {}', 'a photo of a {}'], the list for 'orange star' should be "
+                                     "['an orange star', 'a photo of an orange star']")
     result = run_check(exercise, encoded(fn))
     return fn if result.status == "passed" else ensemble_prompts
 

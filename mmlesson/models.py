@@ -250,22 +250,14 @@ class ClipModel:
 
 
 def to_pil(image):
-    """A PIL image, a path, or a uint8 array (H, W, 3) -> an RGB PIL image; a bad file names itself."""
-    from PIL import Image, UnidentifiedImageError
+    """A PIL image (any mode), a path, or an array -> an RGB PIL image; a bad file names itself."""
+    from PIL import Image
 
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as opened:
-                return opened.convert("RGB")
-        except (OSError, UnidentifiedImageError) as error:
-            raise ValueError(f"cannot read image file {image}: {error}") from error
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[-1] in (3, 4) and array.dtype == np.uint8:
-        return Image.fromarray(array).convert("RGB")
-    raise ValueError(f"cannot use {type(image).__name__} of shape {getattr(array, 'shape', '?')} as an image; "
-                     "pass a PIL image, a path, or a uint8 (H, W, 3) array.")
+    if isinstance(image, Image.Image) and image.mode == "RGB":
+        return image
+    from .images import load_rgb
+
+    return load_rgb(image)
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .images import to_rgb
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 DTYPES = ("float32", "float16")
 APPROXIMATE_BACKENDS = ("faiss-hnsw", "faiss-ivf")
@@ -213,7 +215,7 @@ def read_image(path: str | Path, max_pixels: int = IndexConfig.max_pixels):
                     return None, (f"too large: {width}x{height} = {width * height / 1e6:.0f} megapixels, above "
                                   f"the limit of {max_pixels / 1e6:.0f} (raise IndexConfig.max_pixels to keep it)")
                 image.load()
-                return image.convert("RGB"), None
+                return to_rgb(image), None
     except UnidentifiedImageError:
         return None, "not an image that PIL can read (wrong extension, or not an image at all)"
     except Image.DecompressionBombError as error:

@@ -15,6 +15,7 @@ photos from scikit-image and, online, the Oxford-IIIT Pet data.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from . import config
+from .contrastive import get_logits
+from .images import MAX_SIDE, load_rgb  # noqa: F401  (load_rgb is part of this lesson's API)
 from .shapes import with_article
 
 # --- prompt templates (ours) -------------------------------------------------------------
@@ -51,7 +54,6 @@ PET_TEMPLATES = ("a photo of a {}, a kind of pet", "a close-up photo of a {}, a 
 SAMPLE_PHOTOS = {"astronaut": "astronaut", "chelsea": "cat", "coffee": "cup of coffee", "rocket": "rocket",
                  "camera": "man with a camera", "coins": "pile of coins", "moon": "surface of the moon",
                  "horse": "horse"}
-MAX_SIDE = 4096  # images larger than this shrink on load; CLIP resizes to 224-336 px anyway
 PET_SPLITS = ("trainval", "test")
 PET_TARGETS = ("category", "binary-category")
 
@@ -145,98 +147,6 @@ def build_classifier_weights(clip, class_names: Sequence[str], templates: Sequen
 
 # --- images: any PIL mode, any size, in batches ------------------------------------------------
 
-def load_rgb(image, max_side: int = MAX_SIDE):
-    """A path, PIL image or array -> an RGB PIL image no larger than ``max_side`` on its long side.
-
-    Grayscale, bilevel, palette, RGBA/LA (composited on white), CMYK, 16-bit and float images are
-    converted; EXIF rotation is applied to files. A file that is not a readable image gives a
-    ValueError naming the file.
-    """
-    from PIL import Image
-
-    if isinstance(image, (str, os.PathLike)):
-        return _shrink(_open_rgb(Path(image), max_side), max_side)
-    if isinstance(image, np.ndarray):
-        image = _array_to_pil(image)
-    if not isinstance(image, Image.Image):
-        raise ValueError(f"cannot use a {type(image).__name__} as an image; pass a file path, a PIL image, "
-                         "or a numpy array (H, W) or (H, W, 3|4).")
-    return _shrink(_to_rgb(image), max_side)
-
-
-def _open_rgb(path: Path, max_side: int):
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image file {path} does not exist.")
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (max_side, max_side))  # JPEG only: decode a huge photo at reduced scale
-            return _to_rgb(ImageOps.exif_transpose(image))
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"{path}: {error} Shrink the file first, or raise PIL.Image.MAX_IMAGE_PIXELS "
-                         "if you trust it.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{path}: cannot read this file as an image; it may be corrupt, truncated or "
-                         f"not an image ({type(error).__name__}: {error}).") from None
-
-
-def _to_rgb(image):
-    """Any PIL mode -> a new RGB image."""
-    from PIL import Image
-
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return _scale_to_uint8(np.asarray(image), image.mode)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")  # also copies an RGB image, so a file can be closed
-
-
-def _scale_to_uint8(values: np.ndarray, mode: str):
-    """16-bit, 32-bit or float pixels -> 8-bit gray, keeping the brightness they were meant to have."""
-    from PIL import Image
-
-    values = values.astype(np.float64)
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if mode.startswith("I;16") or (mode == "I" and 0 <= low and 255 < high <= 65535):
-        values = values / 257  # 65535 -> 255
-    elif mode == "F" and 0 <= low and high <= 1:
-        values = values * 255
-    elif low < 0 or high > 255:  # unknown range: stretch to 0..255
-        values = (values - low) / max(high - low, 1e-12) * 255
-    gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    return Image.fromarray(gray).convert("RGB")
-
-
-def _array_to_pil(array: np.ndarray):
-    from PIL import Image
-
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    if array.dtype.kind == "f" and array.size and 0 <= array.min() and array.max() <= 1:
-        array = np.rint(array * 255).astype(np.uint8)
-    if array.ndim == 2 and array.dtype in (np.uint8, np.uint16):
-        return Image.fromarray(array)
-    if array.ndim == 3 and array.shape[-1] in (3, 4) and array.dtype == np.uint8:
-        return Image.fromarray(array)
-    raise ValueError(f"cannot use an array of shape {array.shape} and dtype {array.dtype} as an image; "
-                     "use uint8 (H, W), (H, W, 3) or (H, W, 4), uint16 (H, W), bool, or floats in [0, 1].")
-
-
-def _shrink(image, max_side: int):
-    from PIL import Image
-
-    if max(image.size) <= max_side:
-        return image
-    scale = max_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
-
-
 def _as_image_list(images) -> list | np.ndarray | torch.Tensor:
     """A single image becomes a list of one; a uint8 (n, H, W, 3) array or a tensor batch is kept."""
     from PIL import Image
@@ -274,9 +184,14 @@ def encode_images(clip, images, batch_size: int = 256, progress: bool = True) ->
 
 
 def cosine_logits(image_embeddings: torch.Tensor, class_weights: torch.Tensor, logit_scale: float) -> torch.Tensor:
-    """logit_scale * cosine similarity, (n_images, D) x (n_classes, D) -> (n_images, n_classes)."""
-    assert image_embeddings.shape[-1] == class_weights.shape[-1], "embedding sizes differ"
-    return logit_scale * image_embeddings @ class_weights.T  # (n_images, n_classes)
+    """logit_scale * cosine similarity, (n_images, D) x (n_classes, D) -> (n_images, n_classes).
+
+    The same scaled cosines as Lesson 1's CLIP loss (contrastive.get_logits), with the classes as texts.
+    """
+    if len(image_embeddings) == 0:
+        return torch.zeros((0, len(class_weights)))
+    logits_per_image, _ = get_logits(image_embeddings, class_weights, logit_scale)
+    return logits_per_image  # (n_images, n_classes)
 
 
 # --- evaluation ------------------------------------------------------------------------------
@@ -383,7 +298,7 @@ class ZeroShotClassifier:
 
 @dataclass
 class ProbeConfig:
-    weight_decay: float = 1e-4  # L2 on the weights: more helps with 1-4 shots, less with thousands of images
+    weight_decay: float = 1e-4  # L2 on the weights: 1e-2 helps 1-shot a little but costs 30 points on a full pool
     max_iter: int = 200  # L-BFGS iterations; full batch on a few thousand embeddings converges well before
     history_size: int = 20  # L-BFGS memory; more is steadier, each step costs a little more
 
@@ -428,9 +343,20 @@ def linear_probe(train_embeddings: torch.Tensor, train_labels, n_classes: int | 
         loss.backward()
         return loss
 
-    optimizer.step(closure)
+    with _threads(1):  # small full-batch problem: thread hand-offs cost more than the maths (35x on a busy 2-core CPU)
+        optimizer.step(closure)
     names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
     return LinearProbe(weight.detach(), bias.detach(), names)
+
+
+@contextmanager
+def _threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def sample_k_per_class(labels: np.ndarray, k: int, n_classes: int, seed: int) -> np.ndarray:
@@ -480,6 +406,15 @@ def k_shot_accuracy(train_embeddings: torch.Tensor, train_labels, test_embedding
         probe = linear_probe(train_embeddings[chosen], train_labels[chosen], n_classes, probe_config=probe_config)
         accuracies[i, j] = probe.evaluate(test_embeddings, test_labels).top1
     return KShotCurve(list(ks), accuracies)
+
+
+def add_pixel_noise(images: np.ndarray, sigma: float = 40.0, seed: int = 0) -> np.ndarray:
+    """uint8 images plus Gaussian pixel noise: a distribution shift that zero-shot cannot adapt to,
+    while a probe trained on a few noisy examples can."""
+    if images.dtype != np.uint8:
+        raise ValueError(f"add_pixel_noise expects uint8 images, got {images.dtype}.")
+    noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape)
+    return np.clip(np.rint(images + noise), 0, 255).astype(np.uint8)
 
 
 # --- figures for the notebook ---------------------------------------------------------------

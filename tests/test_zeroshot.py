@@ -19,7 +19,7 @@ from PIL import Image
 
 from mmlesson import config, exercises, zeroshot
 from mmlesson.exercises import NOT_DONE
-from mmlesson.shapes import CLASS_NAMES
+from mmlesson.shapes import CLASS_NAMES, with_article
 
 GRAY_STEP = 8  # gray level of class c is GRAY_STEP * c
 
@@ -117,8 +117,8 @@ def test_classifier_weights_are_the_renormalised_mean_of_unit_embeddings():
 def test_from_names_encodes_every_prompt_in_batches(clip):
     classifier = zeroshot.ZeroShotClassifier.from_names(clip, CLASS_NAMES, zeroshot.SHAPES_TEMPLATES, batch_size=64)
     assert classifier.weights.shape == (30, clip.embed_dim)
-    expected = zeroshot.classifier_weights(clip.encode_texts(
-        [p for ps in zeroshot.ensemble_prompts(CLASS_NAMES, zeroshot.SHAPES_TEMPLATES) for p in ps]).reshape(30, 15, -1))
+    prompts = zeroshot.ensemble_prompts(CLASS_NAMES, zeroshot.SHAPES_TEMPLATES)  # 30 lists of 15
+    expected = zeroshot.classifier_weights(clip.encode_texts(sum(prompts, [])).reshape(30, 15, -1))
     assert torch.allclose(classifier.weights, expected, atol=1e-6)
 
 
@@ -371,6 +371,25 @@ def test_pets_incomplete_cache_offline_is_reported(tmp_path, monkeypatch):
         zeroshot.oxford_pets("test", root=tmp_path)
 
 
+def test_pets_downloads_once_then_reuses_the_cache(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    downloads = []
+    real_class = torchvision.datasets.OxfordIIITPet
+
+    def fake_pets(root, split, target_types="category", transform=None, download=False):
+        if download:  # stands in for the network: torchvision would fetch and md5-check the archives
+            downloads.append(root)
+            _fake_pets(tmp_path / "oxford-iiit-pet", ["Bengal_1"], ["Bengal_1"])
+        return real_class(root, split=split, target_types=target_types, transform=transform)
+
+    monkeypatch.setattr(config, "OFFLINE", False)
+    monkeypatch.setattr(torchvision.datasets, "OxfordIIITPet", fake_pets)
+    assert len(zeroshot.oxford_pets("test", root=tmp_path)) == 1
+    assert len(zeroshot.oxford_pets("test", root=tmp_path)) == 1
+    assert downloads == [str(tmp_path)]
+
+
 def test_pets_bad_split_lists_the_choices(tmp_path):
     with pytest.raises(ValueError, match="trainval, test"):
         zeroshot.oxford_pets("train", root=tmp_path)
@@ -402,34 +421,33 @@ def _stub(*args):
     raise NotImplementedError
 
 
-def test_check_classifier_weights(capsys):
-    assert exercises.check_classifier_weights(_weights_right) is _weights_right
+def _check_checker(check, right, wrong_and_hints, reference, capsys):
+    """A checker passes ``right``, gives each wrong variant its hint, and reports a stub as not done."""
+    assert check(right) is right
     assert "passed" in capsys.readouterr().out
-    for wrong, hint in [(_weights_not_renormalised, "normalise the averaged"), (_weights_wrong_axis, "axis 0"),
-                        (_weights_raw_mean, "before averaging")]:
-        assert exercises.check_classifier_weights(wrong) is zeroshot.classifier_weights
+    for wrong, hint in wrong_and_hints:
+        assert check(wrong) is reference
         assert hint in capsys.readouterr().out
-    assert exercises.check_classifier_weights(_stub) is zeroshot.classifier_weights
-    assert NOT_DONE in capsys.readouterr().out
-    exercises.check_classifier_weights(lambda embeddings: None)
-    assert NOT_DONE in capsys.readouterr().out
+    for unfinished in (_stub, lambda *args: None):
+        assert check(unfinished) is reference
+        assert NOT_DONE in capsys.readouterr().out
+
+
+def test_check_classifier_weights(capsys):
+    _check_checker(exercises.check_classifier_weights, _weights_right,
+                   [(_weights_not_renormalised, "normalise the averaged"), (_weights_wrong_axis, "axis 0"),
+                    (_weights_raw_mean, "before averaging")], zeroshot.classifier_weights, capsys)
 
 
 def _prompts_right(class_names, templates):
-    from mmlesson.shapes import with_article
-
     return [[with_article(template.format(name)) for template in templates] for name in class_names]
 
 
 def _prompts_swapped(class_names, templates):
-    from mmlesson.shapes import with_article
-
     return [[with_article(template.format(name)) for name in class_names] for template in templates]
 
 
 def _prompts_flat(class_names, templates):
-    from mmlesson.shapes import with_article
-
     return [with_article(template.format(name)) for name in class_names for template in templates]
 
 
@@ -438,14 +456,9 @@ def _prompts_no_article(class_names, templates):
 
 
 def test_check_ensemble_templates(capsys):
-    assert exercises.check_ensemble_templates(_prompts_right) is _prompts_right
-    assert "passed" in capsys.readouterr().out
-    for wrong, hint in [(_prompts_swapped, "one list per template"), (_prompts_flat, "one flat list"),
-                        (_prompts_no_article, "with_article")]:
-        assert exercises.check_ensemble_templates(wrong) is zeroshot.ensemble_prompts
-        assert hint in capsys.readouterr().out
-    assert exercises.check_ensemble_templates(_stub) is zeroshot.ensemble_prompts
-    assert NOT_DONE in capsys.readouterr().out
+    _check_checker(exercises.check_ensemble_templates, _prompts_right,
+                   [(_prompts_swapped, "one list per template"), (_prompts_flat, "one flat list"),
+                    (_prompts_no_article, "with_article")], zeroshot.ensemble_prompts, capsys)
     exercises.check_ensemble_templates(lambda names, templates: [["x"], ["y", "z"]])
     assert "equal-length" in capsys.readouterr().out
 
@@ -486,3 +499,13 @@ def test_tiny_model_probe_beats_chance_on_few_shots():
         curve = zeroshot.k_shot_accuracy(train_embeddings, train.labels, test_embeddings, test.labels, ks=(1,),
                                          seeds=(0,), n_classes=30)
     assert curve.mean[0] > 0.2  # chance is 1/30
+
+
+def test_pixel_noise_is_seeded_and_stays_uint8():
+    images = np.full((2, 8, 8, 3), 128, np.uint8)
+    noisy = zeroshot.add_pixel_noise(images, sigma=40, seed=1)
+    assert noisy.dtype == np.uint8 and noisy.shape == images.shape
+    assert np.array_equal(noisy, zeroshot.add_pixel_noise(images, sigma=40, seed=1))
+    assert 25 < np.abs(noisy.astype(float) - 128).mean() < 40  # E|N(0, 40)| = 32
+    with pytest.raises(ValueError, match="uint8"):
+        zeroshot.add_pixel_noise(images.astype(float))

@@ -173,9 +173,10 @@ def steps_for_seconds(seconds: float, cfg: TrainConfig) -> int:
     pool = shapes.make_shapes(cfg.batch_size, seed=cfg.seed)
     pixels = pixels_from_uint8(pool.images, model)
     optimizer = torch.optim.AdamW(model.torch_model.parameters(), lr=1e-4)
-    training_step(model, pixels, pool.captions, optimizer)  # warm-up
-    start = time.perf_counter()
-    for _ in range(3):
+    for _ in range(3):  # warm-up: the first steps pay for memory allocation and kernel selection
         training_step(model, pixels, pool.captions, optimizer)
-    per_step = (time.perf_counter() - start) / 3
+    start = time.perf_counter()
+    for _ in range(5):
+        training_step(model, pixels, pool.captions, optimizer)
+    per_step = (time.perf_counter() - start) / 5
     return max(1, int(seconds / per_step))

@@ -96,3 +96,25 @@ def show_query_cost(rows: Sequence[dict], title: str = "Query time against colle
     axis.legend()
     figure.tight_layout()
     return figure
+
+
+# --- Lesson 1: the similarity matrix ---
+
+def show_similarity(similarity, captions, title: str, axis=None):
+    """Heatmap of an (images x captions) cosine matrix, values written in, the diagonal (true pairs) boxed in red."""
+    import matplotlib.pyplot as plt
+
+    similarity = np.asarray(similarity)  # (n_images, n_captions)
+    if axis is None:
+        _, axis = plt.subplots(figsize=(0.9 * similarity.shape[1] + 2, 0.75 * similarity.shape[0] + 2),
+                               layout="constrained")
+    heatmap = axis.imshow(similarity, cmap="viridis", vmin=-1, vmax=1)
+    for (row, column), value in np.ndenumerate(similarity):
+        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                  color="black" if value > 0.3 else "white")
+    for i in range(min(similarity.shape)):
+        axis.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    axis.set_xticks(range(len(captions)), captions, rotation=35, ha="right", fontsize=8)
+    axis.set_yticks(range(len(similarity)), [f"image {i}" for i in range(len(similarity))], fontsize=8)
+    axis.set(title=title, xlabel="caption", ylabel="image")
+    return heatmap

@@ -81,6 +81,7 @@ class GenerationConfig:
     flip: bool = True  # random horizontal flips of cutouts (augmentation)
     noise: float = 0.1  # std of pixel noise added to each cutout, drawn in [0, noise] (augmentation)
     restarts: int = 1  # candidates optimised side by side from different random codes; the guiding CLIP picks one
+    ranking_cutouts: int = 64  # fresh augmented cutouts per candidate for that choice; more = a steadier choice
     frame_every: int = 10  # keep a frame every N steps for the animation (0 keeps only the last)
     seed: int = 0  # same seed, same models, same device -> the same image
 
@@ -206,10 +207,29 @@ def image_latents(vqgan, image, resolution: int, candidates: int) -> torch.Tenso
     return latents.repeat(candidates, 1, 1, 1)
 
 
+class ClampWithGradient(torch.autograd.Function):
+    """Clamp to [0, 1], but let through the gradients that would move a clamped pixel back into range.
+
+    A plain clamp gives zero gradient to every pixel outside [0, 1]; a VQGAN decodes dark backgrounds
+    slightly below 0, so a plain clamp would leave them with no way to change.
+    """
+
+    @staticmethod
+    def forward(context, pixels):
+        context.save_for_backward(pixels)
+        return pixels.clamp(0, 1)
+
+    @staticmethod
+    def backward(context, gradient):
+        (pixels,) = context.saved_tensors
+        outside_by = pixels - pixels.clamp(0, 1)  # > 0 above 1, < 0 below 0, 0 inside
+        return gradient * (gradient * outside_by >= 0)  # descent moves by -gradient: keep it if it heads inwards
+
+
 def latents_to_pixels(vqgan, latents: torch.Tensor) -> torch.Tensor:
     """Quantize (straight-through) and decode: latents (R, C, h, w) -> pixels (R, 3, H, W) in [0, 1]."""
-    quantized, _ = vqgan.quantize_latents(latents)
-    return ((vqgan.decode(quantized) + 1) / 2).clamp(0, 1)
+    quantized, _ = vqgan.quantize_latents(latents)  # (R, C, h, w), gradients pass straight through
+    return ClampWithGradient.apply((vqgan.decode(quantized) + 1) / 2)
 
 
 # --- the result ---
@@ -382,7 +402,7 @@ def rank_candidates(clip, pixels: torch.Tensor, text_embeddings: torch.Tensor, w
     """The guiding CLIP's score per candidate (R,): minus the weighted loss over fresh augmented cutouts."""
     if pixels.shape[0] == 1:
         return torch.zeros(1)
-    cutouts = make_cutouts(pixels, clip.image_size, config, generator)
+    cutouts = make_cutouts(pixels, clip.image_size, replace(config, cutouts=config.ranking_cutouts), generator)
     return -prompt_loss(clip.embed_pixels(cutouts), text_embeddings, weights, pixels.shape[0]).cpu()
 
 

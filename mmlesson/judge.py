@@ -31,9 +31,9 @@ DATA_SEED_OFFSET = 5_000_000  # training pools use seeds 5_000_000 + 1000 * seed
 
 @dataclass
 class JudgeConfig:
-    width: int = 24  # channels of the first block; 24 gives ~0.16M parameters (~0.6 MB)
-    steps: int = 1500  # optimiser steps; ~1-2 min on 2 cores, enough for ~99.5%
-    batch_size: int = 128
+    width: int = 16  # channels of the first block; 16 gives ~60k parameters (~0.25 MB), ~5M multiply-adds per image
+    steps: int = 1200  # optimiser steps; a few minutes on 2 cores
+    batch_size: int = 96  # images per step
     learning_rate: float = 3e-3  # peak of a one-cycle schedule
     pool_size: int = 24_000  # pre-rendered images; rendering every batch afresh would triple the time
     max_noise: float = 0.12  # std of added Gaussian pixel noise, drawn per image in [0, max_noise]
@@ -55,12 +55,11 @@ def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class ShapesJudge(nn.Module):
-    def __init__(self, width: int = 24):
+    def __init__(self, width: int = 16):
         super().__init__()
         self.width = width
         self.features = nn.Sequential(conv_block(3, width), nn.MaxPool2d(2),  # 32 -> 16
-                                      conv_block(width, 2 * width), conv_block(2 * width, 2 * width),
-                                      nn.MaxPool2d(2),  # 16 -> 8
+                                      conv_block(width, 2 * width), nn.MaxPool2d(2),  # 16 -> 8
                                       conv_block(2 * width, 4 * width), conv_block(4 * width, 4 * width),
                                       nn.AdaptiveAvgPool2d(1))
         self.color_head = nn.Linear(4 * width, len(COLOR_NAMES))
@@ -217,9 +216,12 @@ def load_judge(path: str | None = None) -> ShapesJudge:
 
     key = str(path or CHECKPOINT_NAME)
     if key not in _LOADED:
-        tensors, metadata = checkpoints.load_state(path) if path else checkpoints.load_bundled(CHECKPOINT_NAME)
-        model = ShapesJudge(metadata.get("config", {}).get("width", JudgeConfig.width))
-        model.load_state_dict(tensors)
+        tensors, _ = checkpoints.load_state(path) if path else checkpoints.load_bundled(CHECKPOINT_NAME)
+        try:
+            model = ShapesJudge(width=tensors["features.0.0.weight"].shape[0])  # first conv: (width, 3, 3, 3)
+            model.load_state_dict(tensors)
+        except (KeyError, RuntimeError) as error:
+            raise checkpoints.CheckpointError(f"{key} is not a Shapes judge checkpoint: {error}") from None
         _LOADED[key] = model.eval()
     return _LOADED[key]
 

@@ -5,6 +5,8 @@ really looks like its prompt: the optimiser can find pixels that CLIP likes but 
 This judge is the honest measure. It is trained separately (its own seeds, all 30 classes, plain
 labels rather than captions) and it is never used in any loss. Strong augmentation (noise, blur,
 shifts, color gain) keeps it reliable on the slightly smeared images a VQGAN produces.
+It has only ever seen one shape per image: shown a collage (several copies or fragments, as guided
+generation often makes), it names the dominant color and shape, with a lower ``confidence``.
 
     from mmlesson.judge import judge
     judge(images)  # -> [Verdict(color='red', shape='star', confidence=0.98), ...]
@@ -237,15 +239,9 @@ def judge(images, model: ShapesJudge | None = None) -> list[Verdict]:
             for c, s, pc, ps in zip(color_index.tolist(), shape_index.tolist(), color_probability, shape_probability)]
 
 
-def judged_correct(verdicts: list[Verdict], prompts_as_pairs: list[tuple[str, str]]) -> list[bool]:
-    """True where the verdict's (color, shape) equals the wanted pair."""
-    assert len(verdicts) == len(prompts_as_pairs), "one wanted (color, shape) pair per verdict"
-    return [(verdict.color, verdict.shape) == tuple(pair) for verdict, pair in zip(verdicts, prompts_as_pairs)]
-
-
 def parameter_count(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
 __all__ = ["JudgeConfig", "ShapesJudge", "Verdict", "judge", "load_judge", "train_judge", "accuracy",
-           "train_judge_command", "judged_correct", "as_pixels", "augment"]
+           "train_judge_command", "as_pixels", "augment"]

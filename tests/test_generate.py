@@ -1,6 +1,7 @@
 """Tests for the VQGAN+CLIP loop, on tiny random stand-ins (and the bundled tiny models when present)."""
 import math
 import zlib
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -75,7 +76,7 @@ class NaNAfter(StandInClip):
         return embeddings * float("nan") if self.calls > self.good_calls else embeddings
 
 
-SMALL = GenerationConfig(resolution=16, steps=6, cutouts=3, restarts=2, frame_every=2, seed=3)
+SMALL = GenerationConfig(resolution=16, steps=6, cutouts=3, restarts=2, frame_every=2, seed=3, ranking_cutouts=4)
 
 
 def small_run(**overrides):
@@ -162,7 +163,7 @@ def test_result_holds_frames_losses_and_a_chosen_candidate():
 
 
 def test_optimisation_lowers_the_loss():
-    result = small_run(config={"steps": 40, "restarts": 1, "learning_rate": 0.2, "cutouts": 4})
+    result = small_run(config={"steps": 25, "restarts": 1, "learning_rate": 0.2, "cutouts": 4})
     assert sum(result.losses[-5:]) / 5 < sum(result.losses[:5]) / 5
 
 
@@ -283,3 +284,30 @@ def test_command_line_makes_an_image_and_a_gif(tmp_path, capsys):
     assert main(["generate", "a red star", "--preset", "tiny", "--steps", "3", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "a_red_star.png").exists() and (tmp_path / "a_red_star.gif").exists()
     assert "the judge sees" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not BUNDLED[2].exists(), reason="the judge is not in data/")
+def test_fooling_demo_reports_both_settings():
+    config = GenerationConfig(resolution=16, steps=2, cutouts=2, frame_every=0)
+    report = gen.fooling_demo([("red", "star")], StandInClip(), StandInVQGAN(), config)
+    assert set(report) == {"plain", "cutouts"}
+    for setting in report.values():
+        assert -1 <= setting["mean_clip_similarity"] <= 1 and setting["judge_success"] in (0.0, 1.0)
+        assert setting["rows"][0]["prompt"] == "a red star" and isinstance(setting["rows"][0]["image"], Image.Image)
+
+
+def test_clamp_keeps_only_gradients_that_point_back_into_range():
+    pixels = torch.tensor([-0.5, 0.5, 1.5, -0.5, 1.5], requires_grad=True)
+    clamped = gen.ClampWithGradient.apply(pixels)
+    assert torch.equal(clamped, torch.tensor([0.0, 0.5, 1.0, 0.0, 1.0]))
+    # descent moves by -gradient: -1 raises the pixel at -0.5 (kept), +1 lowers the one at 1.5 (kept),
+    # +1 would lower the pixel at -0.5 further and -1 raise the one at 1.5 further (both dropped)
+    clamped.backward(torch.tensor([-1.0, 2.0, 1.0, 1.0, -1.0]))
+    assert torch.equal(pixels.grad, torch.tensor([-1.0, 2.0, 1.0, 0.0, 0.0]))
+
+
+def test_words_the_tiny_clip_does_not_know_are_named(capsys):
+    clip = StandInClip()
+    clip.tokenize = SimpleNamespace(unknown_words=lambda text: [w for w in text.split() if w not in ("a", "red", "star")])
+    generate("a red dragon", clip, StandInVQGAN(), GenerationConfig(resolution=16, steps=1, cutouts=1), progress=False)
+    assert "does not know the words dragon" in capsys.readouterr().out

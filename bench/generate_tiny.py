@@ -11,6 +11,7 @@ that are right with confidence >= 0.9. Also reported: how often the guiding CLIP
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 from dataclasses import asdict, replace
@@ -58,7 +59,9 @@ def main() -> None:
         "mean_judge_confidence": round(sum(v.confidence for v in verdicts) / len(verdicts), 4),
         "color_right_rate": round(sum(colors) / len(colors), 4), "shape_right_rate": round(sum(shapes) / len(shapes), 4),
         "guiding_clip_agrees_rate": round(sum(clip_agrees) / len(clip_agrees), 4),
-        "median_seconds_per_image": round(statistics.median(seconds), 2), "max_seconds_per_image": round(max(seconds), 2),
+        "median_seconds_per_image": round(statistics.median(seconds), 2),
+        "max_seconds_per_image": round(max(seconds), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # the whole process
         "failures": [f"{shapes_prompt(*pair)} -> {v.color} {v.shape}" for pair, v, ok in zip(wanted, verdicts, both)
                      if not ok],
     }, settings=asdict(config))

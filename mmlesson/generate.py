@@ -98,25 +98,31 @@ class Preset:
     expected: str  # time and memory, and whether measured here or estimated
 
 
-# "measured" figures come from bench/generate_*.py on 2 shared CPU cores (random weights for the real-size
-# models: speed and memory do not depend on the weights). GPU figures are estimates: no GPU was available here.
+# "measured" figures come from bench/generate_*.py on 2 CPU cores (random weights for the real-size models: speed and
+# memory do not depend on the weights; bench/RESULTS.md has the runs). No GPU was available, so the GPU figures are
+# estimates: FLOPs per step counted by bench/generate_full_size.py --flops, divided by an assumed sustained throughput,
+# and memory from the CPU run's peak at the same settings.
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(GenerationConfig(resolution=32, steps=150, cutouts=16, min_cut_fraction=0.85, frame_every=10),
                    "tiny-shapes", "tiny-shapes",
-                   "measured: ~3 s per image (median), ~0.7 GB RAM in all, on 2 CPU cores; 28/30 Shapes prompts judged right"),
+                   "measured: 2.5-3 s per image (median of 30 prompts, two runs), 0.7 GB peak RAM for the whole "
+                   "process, 2 CPU cores; the judge reads 28 of 30 Shapes prompts right"),
     "cpu": Preset(GenerationConfig(resolution=128, steps=150, cutouts=16),
                   "ViT-B-32", "vqgan_imagenet_f16_16384",
-                  "measured: ~2.6 s per step, ~7 min in all, ~2.5 GB RAM peak on 2 CPU cores (256 px, 32 cutouts: "
-                  "~10 s per step, ~4 GB)"),
+                  "measured: 2.1-2.5 s per step, 5-6 min for 150 steps, 2.7 GB peak RAM on 2 CPU cores "
+                  "(256 px with 32 cutouts: 5.7 s per step, 4.3 GB)"),
     "mps": Preset(GenerationConfig(resolution=256, steps=300, cutouts=32),
                   "ViT-B-32", "vqgan_imagenet_f16_16384",
-                  "estimate, not measured here: ~0.3-1 s per step, ~3-5 min, ~5 GB unified memory"),
+                  "estimate, not measured: 1.6 TFLOP per step at ~2 TFLOP/s sustained is ~0.8 s per step, "
+                  "~4 min for 300 steps; ~4 GB of unified memory (the CPU run's peak)"),
     "small-cuda": Preset(GenerationConfig(resolution=256, steps=300, cutouts=32),
                          "ViT-B-32", "vqgan_imagenet_f16_16384",
-                         "estimate, not measured here: ~0.2-0.4 s per step, ~1-2 min, ~4-6 GB GPU memory (fits 8 GB)"),
+                         "estimate, not measured: 1.6 TFLOP per step at ~5 TFLOP/s sustained is ~0.3 s per step, "
+                         "~2 min for 300 steps; ~4-5 GB of GPU memory (fits 8 GB)"),
     "large-cuda": Preset(GenerationConfig(resolution=512, steps=500, cutouts=64),
                          "ViT-B-32", "vqgan_imagenet_f16_16384",
-                         "estimate, not measured here: ~0.5-1 s per step, ~5-8 min, ~12-16 GB GPU memory (16 GB+)"),
+                         "estimate, not measured: 5.2 TFLOP per step at ~20 TFLOP/s sustained is ~0.3 s per step, "
+                         "~2-3 min for 500 steps; ~9-10 GB of GPU memory (the CPU run peaked at 9.2 GB; 16 GB+)"),
 }
 
 

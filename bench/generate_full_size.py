@@ -99,8 +99,9 @@ def main() -> None:
                 ours_peak_mb = rss_mb()  # before taming's run can raise the peak
     ours = statistics.median(runs["ours"])
     figures = {"iterations_per_second": round(ours, 4), "seconds_per_iteration": round(1 / ours, 2),
-               "peak_rss_mb": round(ours_peak_mb), "peak_rss_mb_all_runs": round(rss_mb()), "rss_after_loading_models_mb": round(models_mb),
-               "rss_at_start_mb": round(start_mb), "runs_iterations_per_second": {
+               "peak_rss_mb": round(ours_peak_mb), "peak_rss_mb_all_runs": round(rss_mb()),
+               "rss_after_loading_models_mb": round(models_mb), "rss_at_start_mb": round(start_mb),
+               "runs_iterations_per_second": {
                    name: [round(value, 4) for value in values] for name, values in runs.items()}}
     if "taming" in runs:
         taming = statistics.median(runs["taming"])

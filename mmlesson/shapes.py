@@ -134,12 +134,31 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown shape {shape!r}; valid shapes: {', '.join(SHAPES)}.")
 
 
+def coverage(shape: str, centres: np.ndarray, radii: np.ndarray, tilts: np.ndarray, image_size: int = 32,
+             supersample: int = 2) -> np.ndarray:
+    """How much of each pixel one ``shape`` covers: (n, image_size, image_size) floats in [0, 1].
+
+    centres (n, 2) and radii (n,) are fractions of the image side, tilts (n,) radians; each pixel is
+    sampled ``supersample`` x ``supersample`` times (anti-aliasing). Also used by measure.py to fit outlines.
+    """
+    grid = image_size * supersample
+    coords = ((np.arange(grid) + 0.5) / grid).astype(np.float32)
+    x, y = np.meshgrid(coords, coords)  # (grid, grid), y grows downwards as in images
+    dx = (x[None] - centres[:, 0, None, None]) / radii[:, None, None]  # (n, grid, grid)
+    dy = (y[None] - centres[:, 1, None, None]) / radii[:, None, None]
+    cos, sin = np.cos(tilts)[:, None, None], np.sin(tilts)[:, None, None]
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+    inside = _shape_mask(shape, u, -v).astype(np.float32)  # -v: "up" in the mask is up in the image
+    n = len(centres)
+    return inside.reshape(n, image_size, supersample, image_size, supersample).mean(axis=(2, 4))
+
+
 def render(attributes: Sequence[ShapeAttributes], rng: np.random.Generator, image_size: int = 32) -> np.ndarray:
     """Draw (n, image_size, image_size, 3) uint8 images; 32x32 is anti-aliased by 2x supersampling."""
     if image_size not in IMAGE_SIZES:
         raise ValueError(f"image_size={image_size} is not supported; choose one of {IMAGE_SIZES}.")
     supersample = 2 if image_size == 32 else 1  # at 64x64 the edges are smooth enough, and 4x cheaper
-    n, grid = len(attributes), image_size * supersample
+    n = len(attributes)
     centres = (np.array([POSITIONS[a.position] for a in attributes]) + rng.uniform(-0.04, 0.04, (n, 2)))
     radii = np.array([SIZES[a.size] for a in attributes]) * rng.uniform(0.9, 1.1, n)
     tilts = rng.uniform(-0.25, 0.25, n)  # radians
@@ -148,21 +167,13 @@ def render(attributes: Sequence[ShapeAttributes], rng: np.random.Generator, imag
     backgrounds = rng.uniform(10, 45, (n, 1, 1, 1)).astype(np.float32)
     noise_sigma = rng.uniform(2, 7, (n, 1, 1, 1)).astype(np.float32)
 
-    coords = ((np.arange(grid) + 0.5) / grid).astype(np.float32)
-    x, y = np.meshgrid(coords, coords)  # (grid, grid), y grows downwards as in images
-    coverage = np.zeros((n, grid, grid), np.float32)
+    covered = np.zeros((n, image_size, image_size), np.float32)
     for shape in SHAPES:
         index = np.array([i for i, a in enumerate(attributes) if a.shape == shape], int)
-        if index.size == 0:
-            continue
-        dx = (x[None] - centres[index, 0, None, None]) / radii[index, None, None]
-        dy = (y[None] - centres[index, 1, None, None]) / radii[index, None, None]
-        cos, sin = np.cos(tilts[index])[:, None, None], np.sin(tilts[index])[:, None, None]
-        u, v = cos * dx + sin * dy, -sin * dx + cos * dy
-        coverage[index] = _shape_mask(shape, u, -v)  # -v: "up" in the mask is up in the image
-    coverage = coverage.reshape(n, image_size, supersample, image_size, supersample).mean(axis=(2, 4))
-    coverage = coverage[..., None]  # (n, size, size, 1)
-    images = backgrounds * (1 - coverage) + colors[:, None, None, :] * coverage
+        if index.size:
+            covered[index] = coverage(shape, centres[index], radii[index], tilts[index], image_size, supersample)
+    covered = covered[..., None]  # (n, size, size, 1)
+    images = backgrounds * (1 - covered) + colors[:, None, None, :] * covered
     images = images + rng.standard_normal(images.shape, dtype=np.float32) * noise_sigma
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 

@@ -52,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_clip.set_defaults(run=_lazy("train", "train_clip_command"))
 
     train_vqgan = commands.add_parser("train-vqgan", help="train the tiny VQGAN on Shapes")
+    train_vqgan.add_argument("--model", default="tiny-shapes",
+                             help="which bundled tiny VQGAN to re-create: tiny-shapes or tiny-shapes-8x8")
     train_vqgan.add_argument("--steps", type=int, default=None)
     train_vqgan.add_argument("--seed", type=int, default=0)
     train_vqgan.add_argument("--no-discriminator", action="store_true", help="train without the patch discriminator")
-    train_vqgan.add_argument("--out", default="data/tiny-vqgan-shapes.safetensors")
+    train_vqgan.add_argument("--out", default=None, help="default: data/<the model's checkpoint name>.safetensors")
     train_vqgan.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
     train_vqgan.set_defaults(run=_lazy("vqgan", "train_vqgan_command"))
 

@@ -290,6 +290,11 @@ VQGAN_CONFIGS = {
     # at 16x16 it reaches 28.9 dB (bench/vqgan_reconstruction.py).
     "tiny-shapes": VQGANConfig(resolution=32, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(),
                                z_channels=32, embed_dim=32, n_embed=128, norm_groups=8),
+    # 32x32 Shapes -> 8x8 codes (f=4) for lesson 5: 64 tokens per image, short enough for a transformer on a
+    # CPU. Widths 16/32/64 (the 8x8 level is the widest) and 256 codes, so that color x outline survives the
+    # coarser grid; PSNR is secondary. 0.72M parameters.
+    "tiny-shapes-8x8": VQGANConfig(resolution=32, ch=16, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=(),
+                                   z_channels=32, embed_dim=32, n_embed=256, norm_groups=8),
 }
 
 
@@ -618,8 +623,13 @@ def download_checkpoint(name: str, progress: bool = True) -> Path:
 
 TINY_CHECKPOINT = "tiny-vqgan-shapes"
 TINY_NODISC_CHECKPOINT = "tiny-vqgan-shapes-nodisc"
-BUNDLED_VQGANS = {"tiny-shapes": TINY_CHECKPOINT, "tiny-shapes-nodisc": TINY_NODISC_CHECKPOINT}  # load_vqgan names
+TINY_8X8_CHECKPOINT = "tiny-vqgan-shapes-8x8"
+BUNDLED_VQGANS = {"tiny-shapes": TINY_CHECKPOINT, "tiny-shapes-nodisc": TINY_NODISC_CHECKPOINT,  # load_vqgan names
+                  "tiny-shapes-8x8": TINY_8X8_CHECKPOINT}
 EVAL_SEED = 20_240_601  # fresh Shapes for metrics: never a training seed
+FOREGROUND_LEVEL = 120  # a pixel whose brightest channel exceeds this (0-255) belongs to the shape, not the background
+INTERIOR_LEVEL = 170  # ...and above this it lies inside the shape (edge pixels mix with the background: a half-covered
+# yellow pixel is nearer orange, so color_fidelity reads the interior; the original images then keep 100%)
 
 
 class PatchDiscriminator(nn.Module):
@@ -668,7 +678,20 @@ class TinyTrainingConfig:
     disc_start_fraction: float = 0.5  # switch the discriminator on after this fraction of the steps
     disc_weight: float = 0.6  # scale on the adaptive GAN weight: patch texture vs PSNR (0.6: -0.3 dB here)
     disc_learning_rate: float = 4e-4  # discriminator Adam learning rate
+    foreground_weight: float = 0.0  # extra L1 weight on the shape's pixels: codes spent on color and outline, not
+    # on the background's gray level (0 = plain L1, as the 16x16 models were trained)
     model: VQGANConfig = field(default_factory=lambda: VQGAN_CONFIGS["tiny-shapes"])
+
+
+# The recipe of each bundled tiny VQGAN by load name (``train-vqgan --model NAME`` re-creates it).
+TINY_RECIPES = {
+    "tiny-shapes": TinyTrainingConfig(),
+    "tiny-shapes-nodisc": TinyTrainingConfig(discriminator=False),
+    # 8x8 codes, L1 only. With plain L1 (1500 steps) red and yellow came back orange: most pixels are background,
+    # so most codes went to its gray levels. Weighting the shape's pixels 10x keeps every color apart.
+    "tiny-shapes-8x8": TinyTrainingConfig(steps=1500, batch_size=16, discriminator=False, foreground_weight=9.0,
+                                          model=VQGAN_CONFIGS["tiny-shapes-8x8"]),
+}
 
 
 def shapes_pixels(n_images: int, seed: int, image_size: int = 32) -> torch.Tensor:
@@ -702,6 +725,13 @@ def restart_dead_codes(vqgan: VQGAN, usage: torch.Tensor, latents: torch.Tensor)
     return len(dead)
 
 
+def pixel_weights(pixels: torch.Tensor, foreground_weight: float) -> torch.Tensor:
+    """(B, 1, H, W) L1 weights: 1 on the background, 1 + foreground_weight on the shape (its brightest channel
+    is above FOREGROUND_LEVEL; the Shapes background stays below 70 of 255)."""
+    foreground = (from_vqgan_range(pixels).amax(1, keepdim=True) * 255 > FOREGROUND_LEVEL).float()  # (B, 1, H, W)
+    return 1 + foreground_weight * foreground
+
+
 def train_tiny_vqgan(settings: TinyTrainingConfig, seed: int = 0, progress: bool = True) -> tuple[VQGAN, dict]:
     """Train the tiny VQGAN on Shapes: autoencoder warm-up, k-means codebook, VQ with dead-code
     restarts, then (optionally) the patch discriminator. Returns (model, summary)."""
@@ -732,7 +762,7 @@ def train_tiny_vqgan(settings: TinyTrainingConfig, seed: int = 0, progress: bool
             quantized, codebook_loss, indices = vqgan.quantize(latents)
             usage += torch.bincount(indices.flatten(), minlength=settings.model.n_embed)
         reconstruction = vqgan.decode(quantized)
-        rec_loss = (reconstruction - batch).abs().mean()
+        rec_loss = ((reconstruction - batch).abs() * pixel_weights(batch, settings.foreground_weight)).mean()
         loss = rec_loss + codebook_loss
         if step >= disc_start:
             generator_loss = -discriminator(reconstruction).mean()
@@ -782,23 +812,73 @@ def reconstruction_metrics(vqgan: VQGAN, n_images: int = 1000, seed: int = EVAL_
             "codes_used": int((counts > 0).sum())}
 
 
+@torch.no_grad()
+def color_fidelity(vqgan: VQGAN, n_images: int = 600, seed: int = EVAL_SEED, batch_size: int = 200) -> dict:
+    """Does every Shapes color survive reconstruction? Per color: the mean absolute error (0-255) between the
+    shape's mean RGB in the original and in the reconstruction, and the fraction of reconstructions whose
+    mean shape color is still nearest to the right Shapes color (so purple must not come back blue)."""
+    from .shapes import COLORS, make_shapes
+
+    shapes = make_shapes(n_images, seed, vqgan.config.resolution)
+    originals = torch.from_numpy(shapes.images).permute(0, 3, 1, 2).float() / 255  # (n, 3, H, W) in [0, 1]
+    device = next(vqgan.parameters()).device
+    rebuilt = torch.cat([from_vqgan_range(vqgan(to_vqgan_range(originals[i:i + batch_size]).to(device))[0]).cpu()
+                         for i in range(0, n_images, batch_size)])
+    mask = (originals.amax(1, keepdim=True) * 255 > INTERIOR_LEVEL).float()  # (n, 1, H, W): the shape's interior
+    area = mask.sum((2, 3)).clamp(min=1)  # (n, 1)
+    original_rgb = (originals * mask).sum((2, 3)) / area * 255  # (n, 3): mean shape color
+    rebuilt_rgb = (rebuilt * mask).sum((2, 3)) / area * 255
+    palette = torch.tensor(list(COLORS.values()), dtype=torch.float32)  # (6, 3)
+    nearest = torch.cdist(rebuilt_rgb, palette).argmin(1)  # (n,)
+    true = torch.tensor([list(COLORS).index(a.color) for a in shapes.attributes])
+    report = {}
+    for index, color in enumerate(COLORS):
+        rows = true == index
+        report[color] = {"rgb_error": round((rebuilt_rgb[rows] - original_rgb[rows]).abs().mean().item(), 1),
+                         "kept": round((nearest[rows] == index).float().mean().item(), 3), "images": int(rows.sum())}
+    return report
+
+
+@torch.no_grad()
+def strict_reconstruction_rate(vqgan: VQGAN, n_images: int = 400, seed: int = EVAL_SEED) -> float:
+    """Fraction of reconstructions of fresh Shapes that pass the strict measure (measure.py) for their own
+    "a COLOR SHAPE" prompt; real Shapes themselves pass about 97%."""
+    from .measure import check_images, pass_rate
+    from .shapes import make_shapes, with_article
+
+    shapes = make_shapes(n_images, seed, vqgan.config.resolution)
+    pixels = to_vqgan_range(torch.from_numpy(shapes.images).permute(0, 3, 1, 2).float() / 255)  # (n, 3, H, W)
+    device = next(vqgan.parameters()).device
+    rebuilt = torch.cat([from_vqgan_range(vqgan(pixels[i:i + 200].to(device))[0]).cpu() for i in range(0, n_images, 200)])
+    prompts = [with_article(f"a {a.color} {a.shape}") for a in shapes.attributes]
+    return round(pass_rate(check_images(rebuilt, prompts)), 3)
+
+
 def train_vqgan_command(args) -> int:
-    """``python -m mmlesson train-vqgan [--steps N] [--seed S] [--no-discriminator] [--out PATH] [--register]``."""
-    settings = TinyTrainingConfig(discriminator=not args.no_discriminator)
+    """``python -m mmlesson train-vqgan [--model NAME] [--steps N] [--seed S] [--no-discriminator] [--out PATH]
+    [--register]``: NAME is a key of TINY_RECIPES (default tiny-shapes)."""
+    name = getattr(args, "model", None) or "tiny-shapes"
+    if name not in TINY_RECIPES:
+        raise ValueError(f"no training recipe for VQGAN {name!r}; choose one of {', '.join(TINY_RECIPES)}.")
+    if args.no_discriminator and name == "tiny-shapes":
+        name = "tiny-shapes-nodisc"
+    settings = replace(TINY_RECIPES[name], discriminator=TINY_RECIPES[name].discriminator and not args.no_discriminator)
     if args.steps is not None:
         settings = replace(settings, steps=args.steps)
     vqgan, summary = train_tiny_vqgan(settings, seed=args.seed)
     metrics = {**reconstruction_metrics(vqgan, 2000, EVAL_SEED), **summary, "eval_images": 2000,
-               "eval_seed": EVAL_SEED}
+               "eval_seed": EVAL_SEED, "color_fidelity": color_fidelity(vqgan, 600, EVAL_SEED),
+               "strict_reconstruction_pass": strict_reconstruction_rate(vqgan, 400, EVAL_SEED)}
     model_config = asdict(settings.model)
     recipe = {key: value for key, value in asdict(settings).items() if key != "model"}
-    out = Path(args.out)
+    out = Path(args.out or checkpoints.DATA_DIR / f"{BUNDLED_VQGANS[name]}.safetensors")
     checkpoints.save_state(vqgan.state_dict(), out, {"config": model_config, "training": recipe, "metrics": metrics})
     print(json.dumps(metrics))
     if args.register:
-        name = TINY_CHECKPOINT if settings.discriminator else TINY_NODISC_CHECKPOINT
-        command = (f"python -m mmlesson train-vqgan --steps {settings.steps} --seed {args.seed}"
-                   f"{' --no-discriminator' if args.no_discriminator else ''} --out {args.out} --register")
-        checkpoints.register(name, out, command, args.seed, metrics, {"model": model_config, "training": recipe})
-        print(f"registered {name} in {checkpoints.REGISTRY_FILE}")
+        model_flag = f" --model {name}" if name not in ("tiny-shapes", "tiny-shapes-nodisc") else ""
+        command = (f"python -m mmlesson train-vqgan{model_flag} --steps {settings.steps} --seed {args.seed}"
+                   f"{' --no-discriminator' if args.no_discriminator else ''} --out {args.out or 'data/' + out.name} --register")
+        checkpoints.register(BUNDLED_VQGANS[name], out, command, args.seed, metrics,
+                             {"model": model_config, "training": recipe})
+        print(f"registered {BUNDLED_VQGANS[name]} in {checkpoints.REGISTRY_FILE}")
     return 0

@@ -314,3 +314,31 @@ def test_exercise_straight_through_quantizer(capsys):
 
     assert exercises.check_straight_through_quantizer(stub) is straight_through_quantize
     assert "not done yet — using the reference" in capsys.readouterr().out
+
+
+# --- the 8x8-code tiny VQGAN for lesson 5 ---
+
+def test_8x8_recipe_makes_an_8x8_code_grid():
+    settings = vqgan.TINY_RECIPES["tiny-shapes-8x8"]
+    model = VQGAN(settings.model)
+    _, _, indices = model(torch.zeros(2, 3, 32, 32))
+    assert indices.shape == (2, 8, 8) and model.downsample_factor == 4
+    assert vqgan.BUNDLED_VQGANS["tiny-shapes-8x8"] == vqgan.TINY_8X8_CHECKPOINT
+
+
+def test_color_fidelity_reports_every_shapes_color():
+    from mmlesson.shapes import COLORS
+
+    report = vqgan.color_fidelity(VQGAN(vqgan.VQGAN_CONFIGS["tiny-shapes-8x8"]).eval(), n_images=60, seed=3)
+    assert set(report) == set(COLORS)
+    assert all(row["images"] > 0 and 0 <= row["kept"] <= 1 and row["rgb_error"] > 20 for row in report.values())
+
+
+def test_bundled_8x8_vqgan_keeps_every_color_and_outline():
+    if vqgan.TINY_8X8_CHECKPOINT not in checkpoints.registry():
+        pytest.skip("tiny-shapes-8x8 is not bundled yet (python -m mmlesson train-vqgan --model tiny-shapes-8x8)")
+    model = load_vqgan("tiny-shapes-8x8", device="cpu")
+    report = vqgan.color_fidelity(model, n_images=300, seed=99)
+    assert all(row["kept"] >= 0.95 for row in report.values()), report  # purple stays purple
+    metrics = vqgan.reconstruction_metrics(model, n_images=100, seed=99)
+    assert metrics["psnr_db"] > 20 and metrics["codes_used"] > 100

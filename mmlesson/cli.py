@@ -36,6 +36,15 @@ def _lazy(module: str, function: str):
     return run
 
 
+GENERATE_METHODS = {"vqgan-clip": "generate", "dalle": "dalle", "unclip": "unclip"}  # --method -> its module
+
+
+def _generate(args: argparse.Namespace) -> int:
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"--samples must be 1 or more (candidates drawn, the best kept by CLIP); got {args.samples}.")
+    return _lazy(GENERATE_METHODS[args.method], "generate_command")(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmlesson", description="mmlesson: the course's command line.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -81,13 +90,33 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     search.set_defaults(run=_lazy("search", "search_command"))
 
-    generate = commands.add_parser("generate", help="VQGAN+CLIP: make an image from words")
+    generate = commands.add_parser("generate", help="make an image from words (VQGAN+CLIP, mini DALL-E)")
     generate.add_argument("prompt")
+    generate.add_argument("--method", default="vqgan-clip", choices=tuple(GENERATE_METHODS),
+                          help="vqgan-clip (optimise codes with CLIP), dalle (mini DALL-E samples codes), "
+                               "unclip (CLIP prior + a transformer decoder)")
+    generate.add_argument("--samples", type=int, default=None,
+                          help="candidates drawn; the tiny CLIP keeps the best (dalle: 16; vqgan-clip: the preset's)")
     generate.add_argument("--preset", default=None, help="cpu, mps, small-cuda, large-cuda, or tiny")
     generate.add_argument("--steps", type=int, default=None)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--out", default="generated")
-    generate.set_defaults(run=_lazy("generate", "generate_command"))
+    generate.set_defaults(run=_generate)
+
+    train_dalle = commands.add_parser("train-dalle", help="train the mini DALL-E (or, with --stage2, VQGAN's stage 2)")
+    train_dalle.add_argument("--stage2", action="store_true", help="one start token instead of a caption")
+    train_dalle.add_argument("--steps", type=int, default=None)
+    train_dalle.add_argument("--seed", type=int, default=0)
+    train_dalle.add_argument("--out", default=None, help="default: data/<checkpoint name>.safetensors")
+    train_dalle.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
+    train_dalle.set_defaults(run=_lazy("dalle", "train_dalle_command"))
+
+    train_unclip = commands.add_parser("train-unclip", help="train the small unCLIP (MLP prior + transformer decoder)")
+    train_unclip.add_argument("--steps", type=int, default=None, help="decoder optimiser steps")
+    train_unclip.add_argument("--seed", type=int, default=0)
+    train_unclip.add_argument("--out", default=None, help="default: data/unclip-shapes.safetensors")
+    train_unclip.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
+    train_unclip.set_defaults(run=_lazy("unclip", "train_unclip_command"))
     return parser
 
 

@@ -536,7 +536,8 @@ def generate_command(args) -> int:
     parse_prompts(args.prompt)  # a bad prompt fails here, before any model loads
     if preset.clip != "tiny-shapes" and settings.OFFLINE:
         raise ValueError(f"preset {name!r} needs downloaded weights, but MMLESSON_OFFLINE=1; use --preset tiny.")
-    config = replace(preset.config, seed=args.seed, steps=args.steps if args.steps is not None else preset.config.steps)
+    config = replace(preset.config, seed=args.seed, steps=args.steps if args.steps is not None else preset.config.steps,
+                     restarts=getattr(args, "samples", None) or preset.config.restarts)
     print(f"generate: preset {name} ({preset.clip} + {preset.vqgan}, {config.resolution}px, {config.cutouts} cutouts, "
           f"{config.steps} steps; expected {preset.expected})")
     result = generate(args.prompt, preset.clip, preset.vqgan, config)

@@ -143,12 +143,16 @@ class GPT(nn.Module):
         axial = (self.row_embedding[:, None, :] + self.column_embedding[None, :, :]).reshape(grid * grid, width)
         return torch.cat([self.prefix_positions, axial])  # (prefix + grid*grid, width)
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``condition`` (B, width), optional, is added at position 0 (unCLIP's image embedding, unclip.py)."""
         batch, length = tokens.shape
         past = cache.length if cache is not None else 0
         assert past + length <= self.config.block_size, f"{past + length} positions > block {self.config.block_size}"
         positions = self.position_embeddings()[past:past + length]  # (T, width)
         hidden = self.token_embedding(tokens) + positions  # (B, T, width)
+        if condition is not None and past == 0:
+            hidden = hidden + F.pad(condition[:, None, :], (0, 0, 0, length - 1))  # (B, T, width), position 0 only
         for layer, block in enumerate(self.blocks):
             hidden = block(hidden, cache, layer)
         if cache is not None:
@@ -205,12 +209,15 @@ def guided_logits(logits: torch.Tensor, guidance_scale: float) -> torch.Tensor:
 @torch.no_grad()
 def sample(model: GPT, prefix: torch.Tensor, n_new: int, vocab_range: tuple[int, int], temperature: float = 1.0,
            top_k: int | None = None, generator: torch.Generator | None = None, use_cache: bool = True,
-           unconditional_prefix: torch.Tensor | None = None, guidance_scale: float = 1.0) -> torch.Tensor:
+           unconditional_prefix: torch.Tensor | None = None, guidance_scale: float = 1.0,
+           condition: torch.Tensor | None = None) -> torch.Tensor:
     """Continue ``prefix`` (B, P) by ``n_new`` tokens drawn from ``vocab_range`` = [low, high); returns (B, n_new).
 
     ``use_cache=False`` recomputes the whole sequence each step (the slow reference). With an
     ``unconditional_prefix`` (B, P), logits are pushed away from it by ``guidance_scale`` (classifier-free guidance).
+    ``condition`` (B, width) is passed to the model (added at position 0); not combined with guidance.
     """
+    assert condition is None or unconditional_prefix is None, "guidance with a condition vector is not supported"
     low, high = vocab_range
     check_sampling(temperature, top_k, high - low)
     if prefix.shape[1] + n_new > model.config.block_size:
@@ -221,7 +228,7 @@ def sample(model: GPT, prefix: torch.Tensor, n_new: int, vocab_range: tuple[int,
         prefix = torch.cat([prefix, unconditional_prefix])  # (2B, P): one forward pass serves both
     cache = model.new_cache(len(prefix)) if use_cache else None
     sequence, new_tokens = prefix, []
-    logits = model(prefix, cache)[:, -1, low:high]  # (B or 2B, high - low)
+    logits = model(prefix, cache, condition)[:, -1, low:high]  # (B or 2B, high - low)
     for step in range(n_new):
         if unconditional_prefix is not None:
             logits = guided_logits(logits, guidance_scale)  # (B, high - low)
@@ -234,5 +241,5 @@ def sample(model: GPT, prefix: torch.Tensor, n_new: int, vocab_range: tuple[int,
             logits = model(fed, cache)[:, -1, low:high]
         else:
             sequence = torch.cat([sequence, fed], dim=1)  # (B or 2B, P + step + 1)
-            logits = model(sequence)[:, -1, low:high]
+            logits = model(sequence, condition=condition)[:, -1, low:high]
     return torch.stack(new_tokens, dim=1)  # (B, n_new)

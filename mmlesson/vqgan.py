@@ -849,7 +849,8 @@ def strict_reconstruction_rate(vqgan: VQGAN, n_images: int = 400, seed: int = EV
     shapes = make_shapes(n_images, seed, vqgan.config.resolution)
     pixels = to_vqgan_range(torch.from_numpy(shapes.images).permute(0, 3, 1, 2).float() / 255)  # (n, 3, H, W)
     device = next(vqgan.parameters()).device
-    rebuilt = torch.cat([from_vqgan_range(vqgan(pixels[i:i + 200].to(device))[0]).cpu() for i in range(0, n_images, 200)])
+    rebuilt = torch.cat([from_vqgan_range(vqgan(pixels[i:i + 200].to(device))[0]).cpu()
+                         for i in range(0, n_images, 200)])  # (n, 3, H, W) in [0, 1]
     prompts = [with_article(f"a {a.color} {a.shape}") for a in shapes.attributes]
     return round(pass_rate(check_images(rebuilt, prompts)), 3)
 
@@ -877,7 +878,8 @@ def train_vqgan_command(args) -> int:
     if args.register:
         model_flag = f" --model {name}" if name not in ("tiny-shapes", "tiny-shapes-nodisc") else ""
         command = (f"python -m mmlesson train-vqgan{model_flag} --steps {settings.steps} --seed {args.seed}"
-                   f"{' --no-discriminator' if args.no_discriminator else ''} --out {args.out or 'data/' + out.name} --register")
+                   f"{' --no-discriminator' if args.no_discriminator else ''}"
+                   f" --out {args.out or 'data/' + out.name} --register")
         checkpoints.register(BUNDLED_VQGANS[name], out, command, args.seed, metrics,
                              {"model": model_config, "training": recipe})
         print(f"registered {BUNDLED_VQGANS[name]} in {checkpoints.REGISTRY_FILE}")

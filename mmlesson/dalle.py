@@ -442,7 +442,7 @@ def generate_command(args) -> int:
     path = save_png(images[0], Path(args.out), args.prompt)
     print(f"saved {path}: best of {samples} by the tiny CLIP (similarity {scores[0]:.3f}) in {seconds:.2f} s")
     verdict = strict_verdicts(images, [args.prompt])[0]
-    print(f"strict measure: {'PASS' if verdict.passed else 'FAIL'} ({verdict.reason})")
+    print(f"strict measure: {verdict}")  # PASS/FAIL with the reason, or why the prompt is not scorable
     return 0
 
 

@@ -293,7 +293,7 @@ def generate_command(args) -> int:
     print(f"saved {path}: unCLIP (MLP prior + transformer decoder, not DALL-E 2's diffusion decoder), best of "
           f"{samples} by the tiny CLIP (similarity {scores[0]:.3f})")
     verdict = strict_verdicts(images, [args.prompt])[0]
-    print(f"strict measure: {'PASS' if verdict.passed else 'FAIL'} ({verdict.reason})")
+    print(f"strict measure: {verdict}")  # PASS/FAIL with the reason, or why the prompt is not scorable
     return 0
 
 

@@ -80,6 +80,9 @@ class GenerationConfig:
     max_rotation: float = 0.15  # radians of random rotation per cutout (augmentation)
     flip: bool = True  # random horizontal flips of cutouts (augmentation)
     noise: float = 0.1  # std of pixel noise added to each cutout, drawn in [0, noise] (augmentation)
+    tv_weight: float = 0.0  # total variation of the pixels: smooth regions, fewer speckles (0 = off)
+    spread_weight: float = 0.0  # spatial spread of the colored pixels around their centre: one compact object
+    sparsity_weight: float = 0.0  # mean distance from the background color: a plain background (0 = off)
     restarts: int = 1  # candidates from different random codes, optimised side by side; the guiding CLIP picks one
     ranking_cutouts: int = 64  # fresh augmented cutouts per candidate for that choice; more = a steadier choice
     frame_every: int = 10  # keep a frame every N steps for the animation (0 keeps only the last)
@@ -142,6 +145,30 @@ def prompt_loss(cutout_embeddings: torch.Tensor, text_embeddings: torch.Tensor, 
     distances = spherical_distance(cutout_embeddings, text_embeddings)  # (candidates * cutouts, P)
     distances = distances.reshape(candidates, -1, len(weights)).mean(1)  # (candidates, P)
     return distances @ weights  # (candidates,)
+
+
+# --- image priors: what a drawing of one shape looks like, independent of the prompt ---
+
+def image_prior(pixels: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+    """(R, 3, H, W) in [0, 1] -> (R,): weighted total variation, foreground spread and foreground area."""
+    total = pixels.new_zeros(pixels.shape[0])
+    if config.tv_weight:
+        dx = (pixels[..., :, 1:] - pixels[..., :, :-1]).abs().mean((1, 2, 3))
+        dy = (pixels[..., 1:, :] - pixels[..., :-1, :]).abs().mean((1, 2, 3))
+        total = total + config.tv_weight * (dx + dy)
+    if config.spread_weight or config.sparsity_weight:
+        background = pixels.flatten(2).median(2).values[..., None, None]  # (R, 3, 1, 1)
+        salience = (pixels - background).norm(dim=1)  # (R, H, W)
+        total = total + config.sparsity_weight * salience.mean((1, 2))
+        if config.spread_weight:
+            height, width = salience.shape[1:]
+            ys = torch.linspace(0, 1, height, device=pixels.device)[:, None].expand(height, width)
+            xs = torch.linspace(0, 1, width, device=pixels.device)[None, :].expand(height, width)
+            weights = salience / salience.sum((1, 2), keepdim=True).clamp_min(1e-6)  # (R, H, W)
+            centre_y, centre_x = (weights * ys).sum((1, 2)), (weights * xs).sum((1, 2))  # (R,)
+            spread = (weights * ((ys - centre_y[:, None, None]) ** 2 + (xs - centre_x[:, None, None]) ** 2)).sum((1, 2))
+            total = total + config.spread_weight * spread
+    return total
 
 
 # --- cutouts: random crops, rotated and flipped, resampled to CLIP's input size in one grid_sample ---
@@ -357,6 +384,7 @@ def optimise(latents, clip, vqgan, text_embeddings, weights, config: GenerationC
             pixels = latents_to_pixels(vqgan, latents)  # (R, 3, H, W)
             cutouts = make_cutouts(pixels, clip.image_size, config, generator)  # (R * cutouts, 3, S, S)
             losses = prompt_loss(clip.embed_pixels(cutouts), text_embeddings, weights, config.restarts)  # (R,)
+            losses = losses + image_prior(pixels, config)
             if not torch.isfinite(losses).all():
                 run.stopped = "nan"
                 print(f"generate: the loss became NaN/inf at step {step}; stopping and keeping the last good image. "

@@ -160,7 +160,7 @@ def render(attributes: Sequence[ShapeAttributes], rng: np.random.Generator, imag
         cos, sin = np.cos(tilts[index])[:, None, None], np.sin(tilts[index])[:, None, None]
         u, v = cos * dx + sin * dy, -sin * dx + cos * dy
         coverage[index] = _shape_mask(shape, u, -v)  # -v: "up" in the mask is up in the image
-    coverage = coverage.reshape(n, image_size, supersample, image_size, supersample).mean(axis=(2, 4))
+    coverage = coverage.reshape(n, image_size, supersample, image_size, supersample).mean(axis=(2, 4))  # (n, H, W)
     coverage = coverage[..., None]  # (n, size, size, 1)
     images = backgrounds * (1 - coverage) + colors[:, None, None, :] * coverage
     images = images + rng.standard_normal(images.shape, dtype=np.float32) * noise_sigma

@@ -99,6 +99,7 @@ class ImageIndex:
 
     Build it with ``from_folder``, ``from_paths``, ``from_images`` (PIL list, uint8 array, ShapesBatch,
     dataset) or ``from_embeddings``; ``ImageIndex.load(dir)`` reads a saved one.
+    Read in this order: queries (what it is for), building, the incremental update, models, persistence.
     """
 
     def __init__(self, embeddings: np.ndarray, model=None, *, model_name: str | None = None,
@@ -110,16 +111,165 @@ class ImageIndex:
         if not self.model_name:
             raise ValueError("an ImageIndex needs a model (or model_name) so that queries use the same space.")
         self.embeddings = np.ascontiguousarray(embeddings, dtype=self.config.dtype)  # (n_images, dim)
-        assert self.embeddings.ndim == 2, "embeddings must be (n_images, dim)"
+        if self.embeddings.ndim != 2:
+            raise ValueError(f"embeddings must be (n_images, dim); got shape {self.embeddings.shape}.")
         self.embed_dim = int(getattr(model, "embed_dim", 0) or self.embeddings.shape[1])
-        assert self.embeddings.shape[1] == self.embed_dim, "the model's embed_dim differs from the embeddings'"
+        if self.embeddings.shape[1] != self.embed_dim:
+            raise ValueError(f"the model's embed_dim {self.embed_dim} differs from the embeddings' "
+                             f"{self.embeddings.shape[1]}; build the index with the model that made them.")
         self.paths, self.file_stats, self.images, self.root = paths, file_stats, images, root
-        assert paths is None or len(paths) == len(self.embeddings), "one path per embedding"
+        if paths is not None and len(paths) != len(self.embeddings):
+            raise ValueError(f"{len(paths)} paths for {len(self.embeddings)} embeddings; pass one path per embedding.")
         self.skipped: list[tuple[str, str]] = []  # (path, reason) of files that could not be used
         self._skipped_stats: dict[str, tuple[int, int]] = {}  # so unchanged bad files are not re-read
         self._faiss = None
         if self._model is not None:
             self._check_model(self._model)
+
+    # -- queries --
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+    def __repr__(self) -> str:
+        return (f"ImageIndex({len(self)} images, model={self.model_name!r}, dim={self.embed_dim}, "
+                f"{self.config.dtype}, backend={self.config.backend!r}, skipped={len(self.skipped)})")
+
+    def set_backend(self, backend: str, **options) -> None:
+        """Switch between brute force and the FAISS backends (and their knobs) without re-encoding.
+
+        Search-time knobs (ivf_probes, hnsw_ef_search) apply at once; others rebuild the FAISS index.
+        """
+        if "dtype" in options:
+            raise ValueError("set_backend cannot change the storage dtype; build the index again with dtype=...")
+        before = self.config
+        self.config = make_config(self.config, backend=backend, **options)
+        if any(getattr(before, name) != getattr(self.config, name) for name in FAISS_BUILD_OPTIONS):
+            self._faiss = None
+
+    def query_embedding(self, query: str | dict, negative: str | Sequence[str] | None = None,
+                        negative_weight: float = 0.5) -> np.ndarray:
+        """One unit query vector from words.
+
+        query = normalize(sum_i w_i * text_embedding_i): the query text has weight 1, each negative
+        text weight -negative_weight; or pass ``{"a dog": 1.0, "grass": -0.5}`` to choose every weight.
+        Subtracting "grass" moves the query away from what grass images share, so dogs on grass rank lower.
+        """
+        return self._query_embeddings([query], negative, negative_weight)[0]
+
+    def _query_embeddings(self, queries: list, negative, negative_weight: float) -> np.ndarray:
+        weightings = [_weights(query, negative, negative_weight) for query in queries]
+        texts = sorted({text for weights in weightings for text in weights})
+        model = self._require_model()
+        text_embeddings = _to_numpy(model.encode_texts(texts))  # (n_texts, dim)
+        if text_embeddings.shape[1] != self.embed_dim:
+            raise ValueError(f"model {self.model_name!r} gave {text_embeddings.shape[1]}-dim text embeddings, "
+                             f"but the index holds {self.embed_dim}-dim ones.")
+        row = {text: i for i, text in enumerate(texts)}
+        combined = np.stack([sum(w * text_embeddings[row[t]] for t, w in weights.items()) for weights in weightings])
+        if np.any(np.linalg.norm(combined, axis=1) < 1e-6):
+            raise ValueError("the weighted texts cancel out exactly, leaving no direction to search; "
+                             "use a smaller negative_weight or different words.")
+        return normalize_rows(combined)  # (n_queries, dim)
+
+    def search(self, query: str | dict | Sequence[str], k: int = 5, *, negative=None, negative_weight: float = 0.5,
+               min_score: float | None = None):
+        """The k images closest to the words, best first, as SearchResult records.
+
+        ``query``: a text, a dict of text weights (see ``query_embedding``), or a list of texts
+        (a batch: returns one list of results per text). ``min_score`` drops weaker hits.
+        """
+        if isinstance(query, (list, tuple)):
+            if not query:
+                raise ValueError("the list of queries is empty; pass at least one text.")
+            vectors = self._query_embeddings(list(query), negative, negative_weight)
+            return self._records(vectors, k, min_score)
+        return self._records(self.query_embedding(query, negative, negative_weight)[None], k, min_score)[0]
+
+    def search_image(self, image, k: int = 5, *, min_score: float | None = None) -> list[SearchResult]:
+        """The k images most like ``image``: a path, a PIL image, a uint8 (H, W, 3) array, or a row number."""
+        if isinstance(image, (int, np.integer)) and not isinstance(image, bool):
+            if not 0 <= image < len(self):
+                raise ValueError(f"row {image} is outside the index (0..{len(self) - 1}).")
+            vector = self.embeddings[int(image)].astype(np.float32)
+        else:
+            if isinstance(image, (str, Path)):
+                decoded, reason = read_image(image, self.config.max_pixels)
+                if decoded is None:
+                    raise ValueError(f"cannot use {image} as a query image: {reason}.")
+                image = decoded
+            vector = _to_numpy(self._require_model().encode_images([image], batch_size=1))[0]
+        return self.search_embedding(vector, k, min_score=min_score)
+
+    def search_embedding(self, vector: np.ndarray, k: int = 5, *, min_score: float | None = None):
+        """Search with a ready (dim,) embedding, or a (n_queries, dim) batch (returns a list per query)."""
+        vectors = np.asarray(vector, dtype=np.float32)
+        if vectors.shape[-1] != self.embed_dim or vectors.ndim not in (1, 2):
+            raise ValueError(f"query embedding has shape {vectors.shape}; this index ({self.model_name!r}) "
+                             f"needs ({self.embed_dim},) or (n_queries, {self.embed_dim}).")
+        records = self._records(normalize_rows(np.atleast_2d(vectors)), k, min_score)
+        return records[0] if vectors.ndim == 1 else records
+
+    def nearest(self, query_embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, scores), each (n_queries, k), best first, for unit (n_queries, dim) queries."""
+        queries = np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32))
+        k = self._check_k(k)
+        if self.config.backend != "brute":
+            found = self._faiss_nearest(queries, k)
+            if found is not None:
+                return found
+        return nearest_brute_force(self.embeddings, queries, k)
+
+    def build_backend(self) -> float:
+        """Build the FAISS index now (otherwise the first query does); returns the seconds it took."""
+        start = time.perf_counter()
+        if self.config.backend != "brute" and self._faiss is None:
+            built = build_faiss_index(self.embeddings, self.config.backend, self.config)
+            self._faiss = built if built is not None else False  # False: faiss-flat without FAISS
+        return time.perf_counter() - start
+
+    def _faiss_nearest(self, queries: np.ndarray, k: int):
+        self.build_backend()
+        if self._faiss is False:
+            return None  # brute force is exact too
+        set_faiss_search_params(self._faiss, self.config.backend, self.config)
+        scores, indices = self._faiss.search(np.ascontiguousarray(queries), k)  # (n_queries, k) each
+        return indices, scores
+
+    def _check_k(self, k) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a whole number of results, 1 or more; got {k!r}.")
+        if not len(self):
+            raise ValueError("the index is empty; build it from some images first.")
+        if k > len(self):
+            warnings.warn(f"k={k} is larger than the collection ({len(self)} images); returning all {len(self)}.",
+                          stacklevel=5)
+        return int(min(k, len(self)))
+
+    def _records(self, queries: np.ndarray, k: int, min_score: float | None) -> list[list[SearchResult]]:
+        indices, scores = self.nearest(queries, k)
+        return [[SearchResult(rank + 1, int(i), self.paths[i] if self.paths is not None else None, float(s),
+                              self.image_at(int(i)) if self.images is not None else None)
+                 for rank, (i, s) in enumerate(zip(row_indices, row_scores))
+                 if i >= 0 and (min_score is None or s >= min_score)]
+                for row_indices, row_scores in zip(indices, scores)]
+
+    def image_at(self, row: int):
+        """The image of one row: the in-memory image, or its path."""
+        if self.images is not None:
+            item = self.images[row]
+            return item[0] if isinstance(item, tuple) else item
+        return self.paths[row] if self.paths is not None else None
+
+    def _report(self, report: UpdateReport) -> None:
+        if not self.config.verbose:
+            return
+        where = f" from {self.root}" if self.root else ""
+        print(f"ImageIndex: {len(self)} images{where} with {self.model_name!r} ({report})")
+        for path, reason in report.skipped[:REPORT_LINES]:
+            print(f"  skipped {path}: {reason}")
+        if len(report.skipped) > REPORT_LINES:
+            print(f"  ... and {len(report.skipped) - REPORT_LINES} more (see index.skipped)")
 
     # -- building --
 
@@ -368,151 +518,6 @@ class ImageIndex:
             index._check_model(model)
             index._model = None if isinstance(model, str) else model
         return index
-
-    # -- queries --
-
-    def __len__(self) -> int:
-        return len(self.embeddings)
-
-    def __repr__(self) -> str:
-        return (f"ImageIndex({len(self)} images, model={self.model_name!r}, dim={self.embed_dim}, "
-                f"{self.config.dtype}, backend={self.config.backend!r}, skipped={len(self.skipped)})")
-
-    def set_backend(self, backend: str, **options) -> None:
-        """Switch between brute force and the FAISS backends (and their knobs) without re-encoding.
-
-        Search-time knobs (ivf_probes, hnsw_ef_search) apply at once; others rebuild the FAISS index.
-        """
-        if "dtype" in options:
-            raise ValueError("set_backend cannot change the storage dtype; build the index again with dtype=...")
-        before = self.config
-        self.config = make_config(self.config, backend=backend, **options)
-        if any(getattr(before, name) != getattr(self.config, name) for name in FAISS_BUILD_OPTIONS):
-            self._faiss = None
-
-    def query_embedding(self, query: str | dict, negative: str | Sequence[str] | None = None,
-                        negative_weight: float = 0.5) -> np.ndarray:
-        """One unit query vector from words.
-
-        query = normalize(sum_i w_i * text_embedding_i): the query text has weight 1, each negative
-        text weight -negative_weight; or pass ``{"a dog": 1.0, "grass": -0.5}`` to choose every weight.
-        Subtracting "grass" moves the query away from what grass images share, so dogs on grass rank lower.
-        """
-        return self._query_embeddings([query], negative, negative_weight)[0]
-
-    def _query_embeddings(self, queries: list, negative, negative_weight: float) -> np.ndarray:
-        weightings = [_weights(query, negative, negative_weight) for query in queries]
-        texts = sorted({text for weights in weightings for text in weights})
-        model = self._require_model()
-        text_embeddings = _to_numpy(model.encode_texts(texts))  # (n_texts, dim)
-        if text_embeddings.shape[1] != self.embed_dim:
-            raise ValueError(f"model {self.model_name!r} gave {text_embeddings.shape[1]}-dim text embeddings, "
-                             f"but the index holds {self.embed_dim}-dim ones.")
-        row = {text: i for i, text in enumerate(texts)}
-        combined = np.stack([sum(w * text_embeddings[row[t]] for t, w in weights.items()) for weights in weightings])
-        if np.any(np.linalg.norm(combined, axis=1) < 1e-6):
-            raise ValueError("the weighted texts cancel out exactly, leaving no direction to search; "
-                             "use a smaller negative_weight or different words.")
-        return normalize_rows(combined)  # (n_queries, dim)
-
-    def search(self, query: str | dict | Sequence[str], k: int = 5, *, negative=None, negative_weight: float = 0.5,
-               min_score: float | None = None):
-        """The k images closest to the words, best first, as SearchResult records.
-
-        ``query``: a text, a dict of text weights (see ``query_embedding``), or a list of texts
-        (a batch: returns one list of results per text). ``min_score`` drops weaker hits.
-        """
-        if isinstance(query, (list, tuple)):
-            if not query:
-                raise ValueError("the list of queries is empty; pass at least one text.")
-            vectors = self._query_embeddings(list(query), negative, negative_weight)
-            return self._records(vectors, k, min_score)
-        return self._records(self.query_embedding(query, negative, negative_weight)[None], k, min_score)[0]
-
-    def search_image(self, image, k: int = 5, *, min_score: float | None = None) -> list[SearchResult]:
-        """The k images most like ``image``: a path, a PIL image, a uint8 (H, W, 3) array, or a row number."""
-        if isinstance(image, (int, np.integer)) and not isinstance(image, bool):
-            if not 0 <= image < len(self):
-                raise ValueError(f"row {image} is outside the index (0..{len(self) - 1}).")
-            vector = self.embeddings[int(image)].astype(np.float32)
-        else:
-            if isinstance(image, (str, Path)):
-                decoded, reason = read_image(image, self.config.max_pixels)
-                if decoded is None:
-                    raise ValueError(f"cannot use {image} as a query image: {reason}.")
-                image = decoded
-            vector = _to_numpy(self._require_model().encode_images([image], batch_size=1))[0]
-        return self.search_embedding(vector, k, min_score=min_score)
-
-    def search_embedding(self, vector: np.ndarray, k: int = 5, *, min_score: float | None = None):
-        """Search with a ready (dim,) embedding, or a (n_queries, dim) batch (returns a list per query)."""
-        vectors = np.asarray(vector, dtype=np.float32)
-        if vectors.shape[-1] != self.embed_dim or vectors.ndim not in (1, 2):
-            raise ValueError(f"query embedding has shape {vectors.shape}; this index ({self.model_name!r}) "
-                             f"needs ({self.embed_dim},) or (n_queries, {self.embed_dim}).")
-        records = self._records(normalize_rows(np.atleast_2d(vectors)), k, min_score)
-        return records[0] if vectors.ndim == 1 else records
-
-    def nearest(self, query_embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, scores), each (n_queries, k), best first, for unit (n_queries, dim) queries."""
-        queries = np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32))
-        k = self._check_k(k)
-        if self.config.backend != "brute":
-            found = self._faiss_nearest(queries, k)
-            if found is not None:
-                return found
-        return nearest_brute_force(self.embeddings, queries, k)
-
-    def build_backend(self) -> float:
-        """Build the FAISS index now (otherwise the first query does); returns the seconds it took."""
-        start = time.perf_counter()
-        if self.config.backend != "brute" and self._faiss is None:
-            built = build_faiss_index(self.embeddings, self.config.backend, self.config)
-            self._faiss = built if built is not None else False  # False: faiss-flat without FAISS
-        return time.perf_counter() - start
-
-    def _faiss_nearest(self, queries: np.ndarray, k: int):
-        self.build_backend()
-        if self._faiss is False:
-            return None  # brute force is exact too
-        set_faiss_search_params(self._faiss, self.config.backend, self.config)
-        scores, indices = self._faiss.search(np.ascontiguousarray(queries), k)  # (n_queries, k) each
-        return indices, scores
-
-    def _check_k(self, k) -> int:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a whole number of results, 1 or more; got {k!r}.")
-        if not len(self):
-            raise ValueError("the index is empty; build it from some images first.")
-        if k > len(self):
-            warnings.warn(f"k={k} is larger than the collection ({len(self)} images); returning all {len(self)}.",
-                          stacklevel=5)
-        return int(min(k, len(self)))
-
-    def _records(self, queries: np.ndarray, k: int, min_score: float | None) -> list[list[SearchResult]]:
-        indices, scores = self.nearest(queries, k)
-        return [[SearchResult(rank + 1, int(i), self.paths[i] if self.paths is not None else None, float(s),
-                              self.image_at(int(i)) if self.images is not None else None)
-                 for rank, (i, s) in enumerate(zip(row_indices, row_scores))
-                 if i >= 0 and (min_score is None or s >= min_score)]
-                for row_indices, row_scores in zip(indices, scores)]
-
-    def image_at(self, row: int):
-        """The image of one row: the in-memory image, or its path."""
-        if self.images is not None:
-            item = self.images[row]
-            return item[0] if isinstance(item, tuple) else item
-        return self.paths[row] if self.paths is not None else None
-
-    def _report(self, report: UpdateReport) -> None:
-        if not self.config.verbose:
-            return
-        where = f" from {self.root}" if self.root else ""
-        print(f"ImageIndex: {len(self)} images{where} with {self.model_name!r} ({report})")
-        for path, reason in report.skipped[:REPORT_LINES]:
-            print(f"  skipped {path}: {reason}")
-        if len(report.skipped) > REPORT_LINES:
-            print(f"  ... and {len(report.skipped) - REPORT_LINES} more (see index.skipped)")
 
 
 # --- the high-level helper the CLI and the notebook use ---

@@ -199,7 +199,8 @@ def palette_png(figure, colors: int = 256) -> bytes:
 
     from PIL import Image
 
-    assert 2 <= colors <= 256, "a PNG palette holds 2 to 256 colors"
+    if not 2 <= colors <= 256:
+        raise ValueError(f"a PNG palette holds 2 to 256 colors; got colors={colors}.")
     rendered = io.BytesIO()
     figure.savefig(rendered, format="png", bbox_inches="tight")
     rendered.seek(0)

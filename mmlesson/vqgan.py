@@ -203,7 +203,9 @@ class Decoder(nn.Module):
 def nearest_codes(latents: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """Index of the nearest codebook vector (Euclidean) for each latent vector: (B, C, H, W) -> (B, H, W)."""
     batch, channels, height, width = latents.shape
-    assert codebook.shape[1] == channels, f"codebook vectors have {codebook.shape[1]} dims, latents {channels}"
+    if codebook.shape[1] != channels:
+        raise ValueError(f"codebook vectors have {codebook.shape[1]} dims but the latents have {channels} channels; "
+                         "latents are (B, C, H, W) and the codebook (K, C).")
     flat = latents.permute(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C): one vector per position
     # ||z - e||^2 = ||z||^2 + ||e||^2 - 2 z.e, for every (latent, code) pair: (B*H*W, K)
     distances = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.t()  # (B*H*W, K)

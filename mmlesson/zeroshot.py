@@ -114,7 +114,9 @@ def classifier_weights(class_text_embeddings: torch.Tensor) -> torch.Tensor:
     Normalise each prompt's embedding (so every template counts equally), average over the
     templates, and normalise again (the mean of unit vectors is shorter than 1).
     """
-    assert class_text_embeddings.ndim == 3, "expected (n_classes, n_templates, D)"
+    if class_text_embeddings.ndim != 3:
+        raise ValueError(f"expected text embeddings of shape (n_classes, n_templates, D); got "
+                         f"{tuple(class_text_embeddings.shape)}.")
     unit = F.normalize(class_text_embeddings, dim=-1)  # (n_classes, n_templates, D)
     return F.normalize(unit.mean(dim=1), dim=-1)  # (n_classes, D)
 
@@ -213,7 +215,9 @@ def check_labels(labels, n_items: int, n_classes: int) -> np.ndarray:
 def evaluate_logits(logits: torch.Tensor, labels, class_names: Sequence[str]) -> Evaluation:
     """Top-1, top-5, per-class accuracy and the confusion matrix from (n_images, n_classes) scores."""
     n_images, n_classes = logits.shape
-    assert n_classes == len(class_names), "one column of scores per class"
+    if n_classes != len(class_names):
+        raise ValueError(f"logits have {n_classes} columns but there are {len(class_names)} class names; "
+                         "pass one column of scores per class.")
     labels = check_labels(labels, n_images, n_classes)
     top = logits.topk(min(5, n_classes), dim=1).indices.numpy()  # (n_images, k)
     predicted = top[:, 0]

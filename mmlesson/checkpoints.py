@@ -113,7 +113,8 @@ def read_state_dict(path: str | Path) -> tuple[dict, dict]:
         loaded = load_torch_file(path)
     except Exception as error:  # truncated download, a text file, an image, ...
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
-                              f"{str(error)[:200]}). It may be a truncated download: delete it and get it again.") from None
+                              f"{str(error)[:200]}). It may be a truncated download: delete it and get it again."
+                              ) from None
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(value) for value in state.values()):
         raise CheckpointError(f"{path} holds no state dict of tensors (a dict of name -> tensor, or one under "

@@ -210,10 +210,13 @@ class ClipModel:
         """PIL images, paths, a uint8 array (n, H, W, 3) or a preprocessed tensor -> (n, D) normalised float32."""
         if isinstance(images, torch.Tensor):
             images = pixel_batch(images, "a tensor batch of images")
-        elif isinstance(images, (str, Path)):
+        elif isinstance(images, (str, Path, Image.Image)):
             images = [images]
-        else:
+        elif hasattr(images, "__iter__") and not isinstance(images, (bytes, dict)):
             images = list(images)
+        else:
+            raise ValueError(f"encode_images takes a list of PIL images or paths, a uint8 array (n, H, W, 3), or a "
+                             f"preprocessed tensor (n, 3, H, W); got a {type(images).__name__}.")
         return encode_in_batches(images, batch_size, self._encode_image_batch, "encoding images", progress,
                                  self.embed_dim)
 
@@ -233,11 +236,13 @@ class ClipModel:
         return F.normalize(features.float(), dim=-1).cpu()
 
     def embed_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Differentiable: pixels (B, 3, image_size, image_size) in [0, 1] -> (B, D) normalised embeddings."""
+        """Differentiable: pixels (B, 3, image_size, image_size) in [0, 1] -> (B, D) normalised embeddings.
+
+        Values are not checked here (it runs at every generation step; generate() stops on a non-finite loss)."""
         if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or pixels.shape[1] != 3 \
                 or tuple(pixels.shape[-2:]) != (self.image_size,) * 2:
             raise ValueError(f"embed_pixels wants (B, 3, {self.image_size}, {self.image_size}) pixels in [0, 1], "
-                             f"got {tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__}.")
+                             f"got {tuple(pixels.shape) if torch.is_tensor(pixels) else type(pixels).__name__}.")
         mean = torch.tensor(self.mean, device=pixels.device)[:, None, None]
         std = torch.tensor(self.std, device=pixels.device)[:, None, None]
         features = self.torch_model.encode_image(((pixels - mean) / std).to(self.dtype))

@@ -529,7 +529,8 @@ class TinyTrainingConfig:
     def __post_init__(self):
         if self.warmup_steps < 0 or self.steps <= self.warmup_steps:
             raise ValueError(f"steps={self.steps} must exceed warmup_steps={self.warmup_steps} (the plain-autoencoder "
-                             f"warm-up before quantizing, 0 or more); use at least {max(self.warmup_steps, 0) + 1} steps.")
+                             "warm-up before quantizing, 0 or more); use at least "
+                             f"{max(self.warmup_steps, 0) + 1} steps.")
         for name in ("steps", "batch_size", "train_images", "restart_every"):
             positive_int(getattr(self, name), name)
 
@@ -593,7 +594,9 @@ class _TinyRun:
                                                betas=(0.5, 0.9))
         decay = lambda step: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / settings.steps))  # noqa: E731
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, decay)
-        self.disc_start = int(settings.steps * settings.disc_start_fraction) if settings.discriminator else settings.steps
+        self.disc_start = settings.steps  # never, unless the discriminator is on
+        if settings.discriminator:
+            self.disc_start = int(settings.steps * settings.disc_start_fraction)
         self.usage = torch.zeros(settings.model.n_embed)  # how often each code was picked since the last restart
         self.restarted = 0
 

@@ -106,3 +106,9 @@ def test_other_commands_refuse_non_positive_counts(argv, capsys):
 def test_encode_batch_size_must_be_positive(tiny):
     with pytest.raises(ValueError, match="batch_size must be 1 or more"):
         tiny.encode_texts(["a red star"], batch_size=0)
+
+
+@pytest.mark.parametrize("images", [None, 5, 2.5])
+def test_encode_images_names_what_it_takes(tiny, images):
+    with pytest.raises(ValueError, match="encode_images takes"):
+        tiny.encode_images(images)

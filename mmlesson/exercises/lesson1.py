@@ -8,6 +8,7 @@ import numpy as np
 from .. import contrastive
 from ._checking import Exercise, run_check
 
+
 # Cases are NumPy inputs from fixed seeds; each mistake is a typical wrong solution written out,
 # so that a learner's answer that equals it gets that mistake's hint.
 

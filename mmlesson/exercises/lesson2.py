@@ -11,6 +11,7 @@ from ..shapes import with_article
 from ..zeroshot import classifier_weights, ensemble_prompts
 from ._checking import Exercise, run_check
 
+
 def _text_embedding_cases() -> list[tuple]:
     """(n_classes, n_templates, D) embeddings, not unit length, with n_classes != n_templates,
     so that each known mistake gives an answer of its own."""

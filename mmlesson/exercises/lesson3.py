@@ -8,6 +8,7 @@ import numpy as np
 from ..ranking import precision_at_k, recall_at_k, top_k_indices
 from ._checking import Exercise, run_check
 
+
 def _top_k_cases() -> list[tuple]:
     """(query (D,), image_embeddings (N, D), k): unit vectors with distinct scores; k >= 2 first, so that
     'right images, wrong order' and 'off by one' differ from the answer."""

@@ -10,6 +10,7 @@ from ..generate import spherical_distance
 from ..vqgan import lookup_codes, nearest_codes, straight_through_quantize
 from ._checking import Exercise, run_check
 
+
 # --- guided generation ---
 
 def _spherical_cases() -> list[tuple]:

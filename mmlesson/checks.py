@@ -2,14 +2,13 @@
 problem and the valid choices, instead of a traceback from deep inside torch or PIL.
 
 Each module checks its own domain (contrastive.py its embeddings, search the index options, ...); the
-checks here are the ones several modules need: counts, texts and pixel batches.
+checks here are the ones several modules need: counts, choices, texts and pixel batches. torch is imported
+only by the pixel check, so that the command line can check its numbers where torch is broken (doctor).
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
-import torch
+from typing import Iterable, Sequence
 
 
 def positive_int(value, name: str) -> int:
@@ -32,6 +31,14 @@ def positive_number(value, name: str) -> float:
     return number
 
 
+def one_of(value, choices: Iterable, name: str):
+    """``value`` if it is one of ``choices``, else a ValueError that lists them."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"{name} {value!r} is not one of the choices; choose one of {', '.join(map(str, choices))}.")
+    return value
+
+
 def texts_list(texts: str | Sequence[str], name: str = "texts") -> list[str]:
     """One string or a sequence of strings -> a list of strings; anything else is a ValueError."""
     if isinstance(texts, str):
@@ -46,8 +53,10 @@ def texts_list(texts: str | Sequence[str], name: str = "texts") -> list[str]:
     return texts
 
 
-def pixel_batch(pixels: torch.Tensor, name: str = "pixels", channels: int = 3) -> torch.Tensor:
+def pixel_batch(pixels, name: str = "pixels", channels: int = 3):
     """A (batch, channels, height, width) float tensor of finite values, or a ValueError saying what is wrong."""
+    import torch
+
     if not isinstance(pixels, torch.Tensor):
         raise ValueError(f"{name} must be a torch tensor (batch, {channels}, height, width); got "
                          f"{type(pixels).__name__}.")

@@ -15,6 +15,8 @@ import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from . import checks
+
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -149,9 +151,7 @@ def generate_command(args: argparse.Namespace) -> int:
     from .files import atomic_write
     from .generate import PRESETS, default_preset, generate, parse_prompts, save_animation
 
-    name = args.preset or default_preset()
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    name = checks.one_of(args.preset or default_preset(), PRESETS, "preset")
     preset = PRESETS[name]
     parse_prompts(args.prompt)  # a bad prompt fails here, before any model loads
     if preset.clip != "tiny-shapes" and settings.OFFLINE:
@@ -183,23 +183,17 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
 def positive_int(text: str) -> int:
     """argparse type: a whole number, 1 or more (steps, batch sizes, k)."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
+        return checks.positive_int(int(text) if text.strip().lstrip("+-").isdigit() else text, "the value")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
 def positive_float(text: str) -> float:
     """argparse type: a positive number of seconds."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+        return checks.positive_number(text, "the value")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
+from .checks import one_of
 from .images import load_rgb
 from .shapes import ShapesBatch, ShapesDataset, make_shapes  # noqa: F401  (the Shapes source, listed with the others)
 
@@ -55,12 +56,10 @@ def oxford_pets(split: str = "test", root: str | Path | None = None, target: str
     reused afterwards. With MMLESSON_OFFLINE=1 only the cache is used; if it is empty a
     DataUnavailable error says so.
     """
-    from torchvision.datasets import OxfordIIITPet
+    from torchvision.datasets import OxfordIIITPet  # on use: only this online source needs it
 
-    if split not in PET_SPLITS:
-        raise ValueError(f"split {split!r} is not an Oxford-IIIT Pet split; choose one of {', '.join(PET_SPLITS)}.")
-    if target not in PET_TARGETS:
-        raise ValueError(f"target {target!r} is not supported; choose one of {', '.join(PET_TARGETS)}.")
+    one_of(split, PET_SPLITS, "Oxford-IIIT Pet split")
+    one_of(target, PET_TARGETS, "target")
     root = Path(root) if root is not None else config.cache_dir("oxford-pets")
     base = root / "oxford-iiit-pet"
     missing = _pets_missing(base, split)

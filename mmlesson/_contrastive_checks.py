@@ -1,7 +1,7 @@
 """Input checks for contrastive.py: a clear error at the public entry point, not a traceback from deep inside.
 
 Kept apart so that contrastive.py reads as the loss itself. Every check takes NumPy arrays or torch
-tensors; the four small helpers at the top are the only places where the two differ.
+tensors; the four small helpers at the top (also used by contrastive.py) tell the two apart.
 """
 from __future__ import annotations
 

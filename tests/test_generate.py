@@ -204,7 +204,7 @@ def test_init_image_starts_from_its_encoding():
 
 
 def test_missing_init_image_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="init image"):
+    with pytest.raises(FileNotFoundError, match="missing.png does not exist"):
         small_run(init_image=tmp_path / "missing.png")
 
 

@@ -150,6 +150,7 @@ def generate_command(args: argparse.Namespace) -> int:
     from . import config as settings
     from .files import atomic_write
     from .generate import PRESETS, default_preset, generate, parse_prompts, save_animation
+    from . import measure
 
     name = checks.one_of(args.preset or default_preset(), PRESETS, "preset")
     preset = PRESETS[name]
@@ -166,10 +167,9 @@ def generate_command(args: argparse.Namespace) -> int:
     save_animation(result.frames, gif_path, scale=max(1, 256 // config.resolution))
     note = f" (stopped early: {result.stopped})" if result.stopped else ""
     print(f"saved {image_path} and {gif_path} after {result.steps_done} steps in {result.seconds:.1f} s{note}")
-    if name == "tiny":
-        from .judge import judge
-        verdict = judge(result.pixels[None])[0]
-        print(f"the judge sees: {verdict.color} {verdict.shape} (confidence {verdict.confidence:.2f})")
+    if config.resolution == measure.IMAGE_SIZE:  # the strict measure reads Shapes-sized images
+        main_text = parse_prompts(args.prompt)[0].text
+        print(f"strict measure ({main_text!r}): {measure.check_images(result.pixels[None], main_text)[0]}")
     return 0
 
 

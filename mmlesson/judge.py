@@ -1,12 +1,12 @@
-"""An independent judge: a small supervised classifier that says which color and shape a Shapes image shows.
+"""The first judge: a small supervised classifier that says which color and shape a Shapes image shows.
 
 Generation (generate.py) is guided by CLIP, so CLIP's own score cannot tell us whether an image
-really looks like its prompt: the optimiser can find pixels that CLIP likes but a person would not.
-This judge is the honest measure. It is trained separately (its own seeds, all 30 classes, plain
-labels rather than captions) and it is never used in any loss. Strong augmentation (noise, blur,
-shifts, color gain) keeps it reliable on the slightly smeared images a VQGAN produces.
-It has only ever seen one shape per image: shown a collage (several copies or fragments, as guided
-generation often makes), it names the dominant color and shape, with a lower ``confidence``.
+really looks like its prompt. This judge was the course's first answer: trained separately (its own
+seeds, all 30 classes, plain labels rather than captions), never used in any loss, 100% right on
+fresh Shapes. It is kept to show why that was not enough: a classifier always names *some* class.
+Shown patchworks of random codes, it names a color and a shape with a median confidence above 0.8
+(bench/strict_measure.py). Success of generation is measured by measure.py, which checks for one
+object with the prompt's outline and fails such nonsense.
 
     from mmlesson.judge import judge
     judge(images)  # -> [Verdict(color='red', shape='star', confidence=0.98), ...]

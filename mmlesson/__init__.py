@@ -6,10 +6,10 @@ __version__ = "0.1.0"
 
 
 def setup(seed: int = 0) -> str:
-    """Seed everything and print device, mode, versions and available weights (see config.setup)."""
-    from .config import setup as config_setup  # imported here so `python -m mmlesson` can report bad settings
+    """Seed everything and print device, mode, versions and available weights (see doctor.setup)."""
+    from .doctor import setup as doctor_setup  # imported here so `python -m mmlesson` can report bad settings
 
-    return config_setup(seed)
+    return doctor_setup(seed)
 
 
 __all__ = ["setup", "__version__"]

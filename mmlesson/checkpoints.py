@@ -3,23 +3,33 @@
 A checkpoint is a ``.safetensors`` file plus an entry in ``data/checkpoints.json``:
 ``{"file", "sha256", "bytes", "command", "seed", "config", "metrics"}``. Loading checks the
 sha256 first and refuses a mismatch, so a learner never trains on top of a corrupt file.
-Files are written to a temporary name and renamed, so an interrupted save loses nothing.
+Files are written to a temporary name and renamed (files.py), so an interrupted save loses nothing.
+Foreign checkpoints (open_clip's and taming's torch files) are read here too, with ``weights_only=True``;
+any file that is not a checkpoint (empty, truncated, text, an image) gives a CheckpointError naming it.
+torch and safetensors are imported only where tensors are read, so that the doctor can read the
+registry on a machine whose torch is broken.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import pickle
 from pathlib import Path
 
 from .config import DATA_DIR
+from .files import atomic_write_bytes
+
+TORCH_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 
 REGISTRY_FILE = DATA_DIR / "checkpoints.json"
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or not what the caller expected."""
+
+
+class MissingCheckpoint(CheckpointError, FileNotFoundError):
+    """A checkpoint file that does not exist (both a CheckpointError and a FileNotFoundError)."""
 
 
 def sha256_of(path: str | Path) -> str:
@@ -35,21 +45,6 @@ def registry() -> dict:
     if not REGISTRY_FILE.exists():
         return {}
     return json.loads(REGISTRY_FILE.read_text())
-
-
-def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a saved index or checkpoint should be shareable
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_state(state_dict: dict, path: str | Path, metadata: dict) -> str:
@@ -72,10 +67,7 @@ def load_state(path: str | Path, expected_sha256: str | None = None) -> tuple[di
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint file {path} does not exist. Re-clone the repository to restore "
-                              f"data/, or re-create it with the command recorded in {REGISTRY_FILE.name}.")
+    path = _existing_file(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path.name}: only .safetensors checkpoints are loaded (never pickles).")
     if expected_sha256 is not None:
@@ -88,8 +80,81 @@ def load_state(path: str | Path, expected_sha256: str | None = None) -> tuple[di
         with safe_open(str(path), framework="pt") as handle:
             metadata = json.loads((handle.metadata() or {}).get("mmlesson", "{}"))
         return load_file(str(path)), metadata
+    except Exception as error:  # safetensors raises its own types for a truncated or foreign file
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it is empty, truncated or another "
+                              f"kind of file ({type(error).__name__}: {str(error)[:160]}).") from None
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The mmlesson metadata in a safetensors header ({} if it has none), without loading the tensors."""
+    from safetensors import safe_open
+
+    path = _existing_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return json.loads((handle.metadata() or {}).get("mmlesson", "{}"))
     except Exception as error:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file ({error}).") from error
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it is empty, truncated or another "
+                              f"kind of file ({type(error).__name__}: {str(error)[:160]}).") from None
+
+
+def read_state_dict(path: str | Path) -> tuple[dict, dict]:
+    """(tensors, metadata) from a .safetensors file or a torch file (.ckpt .pt .pth .bin; its ``state_dict`` entry
+    if it has one), never running code from the file."""
+    import torch
+
+    path = _existing_file(path)
+    if path.suffix == ".safetensors":
+        return load_state(path)
+    if path.suffix not in TORCH_SUFFIXES:
+        raise CheckpointError(f"{path.name}: a checkpoint must be .safetensors or a torch file "
+                              f"({' '.join(TORCH_SUFFIXES)}).")
+    try:
+        loaded = load_torch_file(path)
+    except Exception as error:  # truncated download, a text file, an image, ...
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
+                              f"{str(error)[:200]}). It may be a truncated download: delete it and get it again."
+                              ) from None
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(value) for value in state.values()):
+        raise CheckpointError(f"{path} holds no state dict of tensors (a dict of name -> tensor, or one under "
+                              "'state_dict').")
+    return state, {}
+
+
+class _InertStandIn:
+    """Takes the place of a non-tensor class in a pickle (e.g. a pytorch-lightning callback) so that
+    ``torch.load(weights_only=True)`` can read the tensors around it. It runs no code from the file."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def load_torch_file(path: Path):
+    """``torch.load(weights_only=True)``. Official Lightning checkpoints name a callback class in their
+    metadata; those names become inert stand-ins rather than failing or running code."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        unknown_globals = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    stand_ins = [(type(name.rsplit(".", 1)[-1], (_InertStandIn,), {}), name) for name in unknown_globals]
+    with torch.serialization.safe_globals(stand_ins):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise MissingCheckpoint(f"checkpoint file {path} does not exist. Re-clone the repository to restore "
+                              f"data/, or re-create it with the command recorded in {REGISTRY_FILE.name}.")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file.")
+    return path
 
 
 def load_bundled(name: str) -> tuple[dict, dict]:

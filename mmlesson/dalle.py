@@ -16,15 +16,14 @@ token (``DalleConfig(conditional=False)``): it draws Shapes with no condition an
 of a real image from its upper half.
 
 Read top-down: the token layout, the config, the model, prompts, training, sampling and reranking,
-loading, and the command line.
+loading, and measuring. The ``generate --method dalle`` and ``train-dalle`` commands are in cli.py.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoints, config as mmconfig
+from .checks import positive_int, texts_list
 from .shapes import DEFAULT_HOLDOUT, CLASSES, describe, make_shapes
 from .transformer import GPT, GPTConfig, count_parameters, sample
 
@@ -113,6 +113,8 @@ class DalleConfig:
 
     def __post_init__(self):
         self.holdout = tuple(tuple(pair) for pair in self.holdout)
+        for name in ("text_length", "steps", "batch_size", "train_images"):
+            positive_int(getattr(self, name), name)
         if not self.conditional and self.text_length != 1:
             raise ValueError(f"stage 2 (conditional=False) has one start token, so text_length must be 1; "
                              f"got {self.text_length}.")
@@ -154,9 +156,8 @@ class MiniDalle(nn.Module):
 def prompt_tokens(layout: TokenLayout, prompts: list[str]) -> torch.Tensor:
     """Checked prompts -> (B, text_length). Empty: an error; unknown words: one warning naming them;
     longer than the text length: truncated with a warning."""
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+    prompts = texts_list(prompts, "prompts")
+    if not prompts or any(not p.strip() for p in prompts):
         raise ValueError("a prompt must be non-empty text such as 'a red star' (a color and a shape: "
                          f"{', '.join(sorted({c for c, _ in CLASSES}))}; circle, square, triangle, star, cross).")
     tokenizer, room = layout.tokenizer, layout.text_length - 2  # <sot> and <eot> take two positions
@@ -309,9 +310,8 @@ def generate_images(model: MiniDalle, vqgan, clip, prompts: list[str], candidate
                     settings: SamplingConfig | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """For each prompt, sample ``candidates`` images and keep the one CLIP scores best.
     Returns (best images (P, 3, H, W) in [0, 1], their CLIP scores (P,))."""
-    if not isinstance(candidates, int) or candidates < 1:
-        raise ValueError(f"the number of candidates (--samples) must be a whole number >= 1; got {candidates!r}.")
-    settings, prompts = settings or SamplingConfig(), [prompts] if isinstance(prompts, str) else list(prompts)
+    positive_int(candidates, "the number of candidates (--samples)")
+    settings, prompts = settings or SamplingConfig(), texts_list(prompts, "prompts")
     text = prompt_tokens(model.layout, prompts).repeat_interleave(candidates, 0)  # (P * candidates, text_length)
     codes = sample_codes(model, text, model.config.grid_size ** 2, settings, torch.Generator().manual_seed(seed))
     images = decode_codes(vqgan, codes).reshape(len(prompts), candidates, *decode_shape(vqgan, model))
@@ -342,8 +342,7 @@ def complete_lower_half(model: MiniDalle, vqgan, images: np.ndarray, prompts: li
 def sample_unconditional(model: MiniDalle, vqgan, n_images: int, settings: SamplingConfig | None = None,
                          seed: int = 0) -> torch.Tensor:
     """Stage 2 (or mini DALL-E with the empty caption): (n_images, 3, H, W) images in [0, 1]."""
-    if not isinstance(n_images, int) or n_images < 1:
-        raise ValueError(f"n_images must be a whole number >= 1; got {n_images!r}.")
+    positive_int(n_images, "n_images")
     settings = settings or SamplingConfig()
     codes = sample_codes(model, model.layout.padding(n_images), model.config.grid_size ** 2, settings,
                          torch.Generator().manual_seed(seed))
@@ -356,8 +355,13 @@ KIND = "mini-dalle"
 
 
 def save_dalle(model: MiniDalle, path: str | Path, metrics: dict) -> str:
-    config = {key: list(map(list, value)) if key == "holdout" else value for key, value in asdict(model.config).items()}
-    return checkpoints.save_state(model.state_dict(), path, {"kind": KIND, "config": config, "metrics": metrics})
+    return checkpoints.save_state(model.state_dict(), path,
+                                  {"kind": KIND, "config": config_record(model.config), "metrics": metrics})
+
+
+def config_record(config) -> dict:
+    """A config dataclass as JSON-ready values (its held-out pairs as lists), for metadata and the registry."""
+    return {key: list(map(list, value)) if key == "holdout" else value for key, value in asdict(config).items()}
 
 
 def dalle_from_state(state: dict, metadata: dict, described_as: str) -> MiniDalle:
@@ -421,71 +425,3 @@ def evaluate_prompts(model: MiniDalle, vqgan, clip, candidates: int, seed: int =
     rate = lambda keep: round(sum(p for p, k in zip(passed, keep) if k) / max(1, sum(keep)), 3)  # noqa: E731
     return {"candidates": candidates, "images": len(rows), "strict_success": rate([True] * len(rows)),
             "trained_pairs": rate([not h for h in held_out]), "held_out_pairs": rate(held_out)}
-
-
-# --- command line ---
-
-def generate_command(args) -> int:
-    """``python -m mmlesson generate PROMPT --method dalle [--samples N] [--seed S] [--out DIR]``."""
-    from .models import load_clip
-    from .vqgan import load_vqgan
-
-    samples = 16 if args.samples is None else args.samples
-    if samples < 1:
-        raise ValueError(f"--samples must be 1 or more (candidates sampled, the best kept by CLIP); got {samples}.")
-    prompt_tokens(layout_for(DalleConfig()), [args.prompt])  # a bad prompt fails (or warns) before any loading
-    model = load_dalle("tiny-shapes")
-    vqgan, clip = load_vqgan(model.config.vqgan, device="cpu"), load_clip("tiny-shapes", device="cpu")
-    started = time.perf_counter()
-    images, scores = generate_images(model, vqgan, clip, [args.prompt], samples, seed=args.seed)
-    seconds = time.perf_counter() - started
-    path = save_png(images[0], Path(args.out), args.prompt)
-    print(f"saved {path}: best of {samples} by the tiny CLIP (similarity {scores[0]:.3f}) in {seconds:.2f} s")
-    verdict = strict_verdicts(images, [args.prompt])[0]
-    print(f"strict measure: {verdict}")  # PASS/FAIL with the reason, or why the prompt is not scorable
-    return 0
-
-
-def save_png(image: torch.Tensor, folder: Path, prompt: str) -> Path:
-    """Save a (3, H, W) image in [0, 1] as FOLDER/<prompt words>.png (written to a temp name, then renamed)."""
-    import io
-
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = "_".join("".join(c if c.isalnum() else " " for c in prompt).split())[:60] or "image"
-    pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()  # (H, W, 3)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    checkpoints.atomic_write_bytes(folder / f"{stem}.png", buffer.getvalue())
-    return folder / f"{stem}.png"
-
-
-def train_dalle_command(args) -> int:
-    """``python -m mmlesson train-dalle [--stage2] [--steps N] [--seed S] [--out PATH] [--register]``."""
-    from .models import load_clip
-    from .vqgan import load_vqgan
-
-    config = DalleConfig(conditional=False, text_length=1) if args.stage2 else DalleConfig()
-    if args.steps is not None:
-        if args.steps < 1:
-            raise ValueError(f"--steps must be 1 or more; got {args.steps}.")
-        config = replace(config, steps=args.steps)
-    name = "stage2" if args.stage2 else "tiny-shapes"
-    model, summary = train_dalle(config, seed=args.seed)
-    history = summary.pop("history")
-    metrics = dict(summary)
-    if config.conditional:
-        vqgan, clip = load_vqgan(config.vqgan, device="cpu"), load_clip("tiny-shapes", device="cpu")
-        metrics["rerank_1"] = evaluate_prompts(model, vqgan, clip, candidates=1)
-        metrics["rerank_16"] = evaluate_prompts(model, vqgan, clip, candidates=16)
-    out = Path(args.out or checkpoints.DATA_DIR / f"{CHECKPOINTS[name]}.safetensors")
-    save_dalle(model, out, {**metrics, "history": history})
-    print(json.dumps(metrics))
-    if args.register:
-        command = (f"OMP_NUM_THREADS=1 python -m mmlesson train-dalle{' --stage2' if args.stage2 else ''} "
-                   f"--steps {config.steps} --seed {args.seed} --register")
-        saved = {key: list(map(list, value)) if key == "holdout" else value for key, value in asdict(config).items()}
-        checkpoints.register(CHECKPOINTS[name], out, command, args.seed, metrics, saved)
-        print(f"registered {CHECKPOINTS[name]} in {checkpoints.REGISTRY_FILE}")
-    return 0

@@ -14,6 +14,9 @@ look like the prompt (``fooling_demo`` measures this with the independent judge 
     from mmlesson.generate import generate, PRESETS
     result = generate("a red star", clip="tiny-shapes", vqgan="tiny-shapes", config=PRESETS["tiny"].config)
     result.image  # a PIL image; result.frames holds the optimisation as it went
+
+Over 500 lines because every part (prompts, loss, cutouts, latents, the loop, saving, the fooling demo,
+presets) serves the one loop, and lesson 4 reads them in this order. The ``generate`` command is in cli.py.
 """
 from __future__ import annotations
 
@@ -24,8 +27,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .checks import pixel_batch
+from .files import atomic_write
+from .images import load_rgb
 
 # --- prompts: "a red star:1 | blurry:-0.5" -> [Prompt("a red star", 1.0), Prompt("blurry", -0.5)] ---
 
@@ -80,6 +88,10 @@ class GenerationConfig:
     max_rotation: float = 0.15  # radians of random rotation per cutout (augmentation)
     flip: bool = True  # random horizontal flips of cutouts (augmentation)
     noise: float = 0.1  # std of pixel noise added to each cutout, drawn in [0, noise] (augmentation)
+    composition: str = ""  # appended to each positive prompt that names no position, e.g. " in the center" (below)
+    tv_weight: float = 0.0  # total variation of the pixels: smooth regions, fewer speckles (0 = off)
+    spread_weight: float = 0.0  # spatial spread of the colored pixels around their centre: one compact object
+    sparsity_weight: float = 0.0  # mean distance from the background color: a plain background (0 = off)
     restarts: int = 1  # candidates from different random codes, optimised side by side; the guiding CLIP picks one
     ranking_cutouts: int = 64  # fresh augmented cutouts per candidate for that choice; more = a steadier choice
     frame_every: int = 10  # keep a frame every N steps for the animation (0 keeps only the last)
@@ -98,34 +110,6 @@ class Preset:
     expected: str  # time and memory, and whether measured here or estimated
 
 
-# "measured" figures come from bench/generate_*.py on 2 CPU cores (random weights for the real-size models: speed and
-# memory do not depend on the weights; bench/RESULTS.md has the runs). No GPU was available, so the GPU figures are
-# estimates: FLOPs per step counted by bench/generate_full_size.py --flops, divided by an assumed sustained throughput,
-# and memory from the CPU run's peak at the same settings.
-PRESETS: dict[str, Preset] = {
-    "tiny": Preset(GenerationConfig(resolution=32, steps=150, cutouts=16, min_cut_fraction=0.85, frame_every=10),
-                   "tiny-shapes", "tiny-shapes",
-                   "measured: 2.5-3 s per image (median of 30 prompts, two runs), 0.7 GB peak RAM for the whole "
-                   "process, 2 CPU cores; the judge reads 28 of 30 Shapes prompts right"),
-    "cpu": Preset(GenerationConfig(resolution=128, steps=150, cutouts=16),
-                  "ViT-B-32", "vqgan_imagenet_f16_16384",
-                  "measured: 2.1-2.5 s per step, 5-6 min for 150 steps, 2.7 GB peak RAM on 2 CPU cores "
-                  "(256 px with 32 cutouts: 5.7 s per step, 4.3 GB)"),
-    "mps": Preset(GenerationConfig(resolution=256, steps=300, cutouts=32),
-                  "ViT-B-32", "vqgan_imagenet_f16_16384",
-                  "estimate, not measured: 1.6 TFLOP per step at ~2 TFLOP/s sustained is ~0.8 s per step, "
-                  "~4 min for 300 steps; ~4 GB of unified memory (the CPU run's peak)"),
-    "small-cuda": Preset(GenerationConfig(resolution=256, steps=300, cutouts=32),
-                         "ViT-B-32", "vqgan_imagenet_f16_16384",
-                         "estimate, not measured: 1.6 TFLOP per step at ~5 TFLOP/s sustained is ~0.3 s per step, "
-                         "~2 min for 300 steps; ~4-5 GB of GPU memory (fits 8 GB)"),
-    "large-cuda": Preset(GenerationConfig(resolution=512, steps=500, cutouts=64),
-                         "ViT-B-32", "vqgan_imagenet_f16_16384",
-                         "estimate, not measured: 5.2 TFLOP per step at ~20 TFLOP/s sustained is ~0.3 s per step, "
-                         "~2-3 min for 500 steps; ~9-10 GB of GPU memory (the CPU run peaked at 9.2 GB; 16 GB+)"),
-}
-
-
 # --- the loss: squared great-circle distance between unit vectors ---
 
 def spherical_distance(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor:
@@ -142,6 +126,47 @@ def prompt_loss(cutout_embeddings: torch.Tensor, text_embeddings: torch.Tensor, 
     distances = spherical_distance(cutout_embeddings, text_embeddings)  # (candidates * cutouts, P)
     distances = distances.reshape(candidates, -1, len(weights)).mean(1)  # (candidates, P)
     return distances @ weights  # (candidates,)
+
+
+# --- composition: where the object goes ---
+
+def composed(prompt: Prompt, composition: str) -> str:
+    """The text CLIP is given: ``prompt`` plus ``composition`` when it is positive and names no place.
+
+    The tiny CLIP learned positions from its captions ("... in the center"). Asked for "a red star" alone it is
+    as happy with three small stars as with one, and the optimiser tiles copies; asked for one in the center,
+    it draws one. A prompt that already says where ("on the left") keeps its own place.
+    """
+    from .shapes import POSITIONS
+
+    text = prompt.text
+    if not composition or prompt.weight <= 0 or any(place in text.lower() for place in POSITIONS):
+        return text
+    return text + composition
+
+
+# --- image priors: what a drawing of one shape looks like, independent of the prompt ---
+
+def image_prior(pixels: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+    """(R, 3, H, W) in [0, 1] -> (R,): weighted total variation, foreground spread and foreground area."""
+    total = pixels.new_zeros(pixels.shape[0])
+    if config.tv_weight:
+        dx = (pixels[..., :, 1:] - pixels[..., :, :-1]).abs().mean((1, 2, 3))
+        dy = (pixels[..., 1:, :] - pixels[..., :-1, :]).abs().mean((1, 2, 3))
+        total = total + config.tv_weight * (dx + dy)
+    if config.spread_weight or config.sparsity_weight:
+        background = pixels.flatten(2).median(2).values[..., None, None]  # (R, 3, 1, 1)
+        salience = (pixels - background).norm(dim=1)  # (R, H, W)
+        total = total + config.sparsity_weight * salience.mean((1, 2))
+        if config.spread_weight:
+            height, width = salience.shape[1:]
+            ys = torch.linspace(0, 1, height, device=pixels.device)[:, None].expand(height, width)
+            xs = torch.linspace(0, 1, width, device=pixels.device)[None, :].expand(height, width)
+            weights = salience / salience.sum((1, 2), keepdim=True).clamp_min(1e-6)  # (R, H, W)
+            centre_y, centre_x = (weights * ys).sum((1, 2)), (weights * xs).sum((1, 2))  # (R,)
+            spread = (weights * ((ys - centre_y[:, None, None]) ** 2 + (xs - centre_x[:, None, None]) ** 2)).sum((1, 2))
+            total = total + config.spread_weight * spread
+    return total
 
 
 # --- cutouts: random crops, rotated and flipped, resampled to CLIP's input size in one grid_sample ---
@@ -195,19 +220,16 @@ def random_latents(vqgan, candidates: int, grid: int, generator: torch.Generator
 
 
 def image_to_pixels(image, resolution: int, device) -> torch.Tensor:
-    """A PIL image, path, uint8 (H, W, 3) array or (3, H, W) tensor in [0, 1] -> (1, 3, res, res) in [0, 1]."""
-    if not isinstance(image, torch.Tensor):
-        import numpy as np
-        from PIL import Image
+    """A PIL image, path, uint8 (H, W, 3) array or (3, H, W) tensor in [0, 1] -> (1, 3, res, res) in [0, 1].
 
-        if isinstance(image, (str, Path)):
-            if not Path(image).exists():
-                raise FileNotFoundError(f"init image {image} does not exist.")
-            image = Image.open(image)
-        image = image if hasattr(image, "convert") else Image.fromarray(np.asarray(image, np.uint8))
-        image = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
-    pixels = image[None] if image.ndim == 3 else image
-    pixels = F.interpolate(pixels.float(), size=(resolution, resolution), mode="bilinear", antialias=True,
+    Files and PIL images go through images.load_rgb, the course's one loader (EXIF orientation,
+    transparency on white, any mode)."""
+    if isinstance(image, torch.Tensor):
+        pixels = pixel_batch((image[None] if image.ndim == 3 else image).float(), "init_image")
+    else:
+        rgb = np.asarray(load_rgb(image))  # (H, W, 3) uint8
+        pixels = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
+    pixels = F.interpolate(pixels, size=(resolution, resolution), mode="bilinear", antialias=True,
                            align_corners=False)
     return pixels.clamp(0, 1).to(device)
 
@@ -357,6 +379,7 @@ def optimise(latents, clip, vqgan, text_embeddings, weights, config: GenerationC
             pixels = latents_to_pixels(vqgan, latents)  # (R, 3, H, W)
             cutouts = make_cutouts(pixels, clip.image_size, config, generator)  # (R * cutouts, 3, S, S)
             losses = prompt_loss(clip.embed_pixels(cutouts), text_embeddings, weights, config.restarts)  # (R,)
+            losses = losses + image_prior(pixels, config)
             if not torch.isfinite(losses).all():
                 run.stopped = "nan"
                 print(f"generate: the loss became NaN/inf at step {step}; stopping and keeping the last good image. "
@@ -403,7 +426,8 @@ def generate(prompts, clip="tiny-shapes", vqgan="tiny-shapes", config: Generatio
     warn_unknown_words(clip, prompts)
     start = time.perf_counter()
     generator = torch.Generator(device=vqgan.codebook.device).manual_seed(config.seed)
-    text_embeddings = clip.encode_texts([prompt.text for prompt in prompts]).to(vqgan.codebook.device)  # (P, D)
+    texts = [composed(prompt, config.composition) for prompt in prompts]
+    text_embeddings = clip.encode_texts(texts).to(vqgan.codebook.device)  # (P, D)
     weights = torch.tensor([prompt.weight for prompt in prompts], device=text_embeddings.device)  # (P,)
     with frozen(clip.torch_model, vqgan):
         latents = starting_latents(vqgan, config, init_image, generator).requires_grad_(True)  # (R, C, h, w)
@@ -444,26 +468,16 @@ def save_frames(frames: list, folder: str | Path, steps: list[int] | None = None
 
 def save_animation(frames: list, path: str | Path, seconds_per_frame: float = 0.1, scale: int = 1) -> Path:
     """Write PIL frames as a looping GIF (temporary file, then rename); ``scale`` enlarges tiny images."""
-    import os
-    import tempfile
-
     if not frames:
         raise ValueError("save_animation got no frames; run generate() with frame_every > 0.")
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"save_animation writes GIFs; give a path ending in .gif, not {path.name!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if scale != 1:
         frames = [frame.resize((frame.width * scale, frame.height * scale), resample=0) for frame in frames]
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".gif")
-    os.close(handle)
-    try:
-        frames[0].save(temporary, save_all=True, append_images=frames[1:], duration=int(seconds_per_frame * 1000),
-                       loop=0)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda handle: frames[0].save(handle, format="GIF", save_all=True,
+                                                            append_images=frames[1:], loop=0,
+                                                            duration=int(seconds_per_frame * 1000)))
 
 
 # --- an image can fool the CLIP that guided it ---
@@ -473,7 +487,7 @@ def clip_similarity(clip, pixels: torch.Tensor, text: str) -> float:
     """Cosine similarity between the whole image (3, H, W) and ``text`` under ``clip``."""
     whole = F.interpolate(pixels[None].to(clip.device), size=(clip.image_size,) * 2, mode="bilinear",
                           antialias=True, align_corners=False)
-    return float(clip.embed_pixels(whole).cpu() @ clip.encode_texts([text])[0])
+    return float(clip.embed_pixels(whole).cpu() @ clip.encode_texts([text])[0])  # (1, D) @ (D,)
 
 
 def shapes_prompt(color: str, shape: str) -> str:
@@ -485,12 +499,13 @@ def shapes_prompt(color: str, shape: str) -> str:
 def fooling_demo(pairs=None, clip="tiny-shapes", vqgan="tiny-shapes", config: GenerationConfig | None = None,
                  progress: bool = False) -> dict:
     """Generate each Shapes prompt twice, with the whole image as the only cutout ("plain") and with
-    augmented cutouts ("cutouts"); report the guiding CLIP's similarity and the judge's success for both.
+    augmented cutouts ("cutouts"); report the guiding CLIP's similarity, the old judge's and the strict
+    measure's success for both.
 
-    ``pairs``: (color, shape) pairs, default every third of the 30 classes (each shape twice). Measured
-    with the tiny preset: plain 0.94 mean similarity but 6/10 judged right; cutouts 0.91 and 9/10.
+    ``pairs``: (color, shape) pairs, default every third of the 30 classes (each shape twice).
     """
     from .judge import judge
+    from .measure import check_images
     from .shapes import CLASSES
 
     pairs = list(pairs) if pairs is not None else list(CLASSES[::3])
@@ -505,13 +520,15 @@ def fooling_demo(pairs=None, clip="tiny-shapes", vqgan="tiny-shapes", config: Ge
             verdict = judge(result.pixels[None])[0]
             rows.append({"prompt": prompt, "clip_similarity": round(clip_similarity(clip, result.pixels, prompt), 4),
                          "judge": f"{verdict.color} {verdict.shape}",
-                         "judge_agrees": (verdict.color, verdict.shape) == (color, shape), "image": result.image})
+                         "judge_agrees": (verdict.color, verdict.shape) == (color, shape),
+                         "strict_passes": check_images(result.pixels[None], prompt)[0].passed, "image": result.image})
         report[setting] = {"mean_clip_similarity": round(sum(r["clip_similarity"] for r in rows) / len(rows), 4),
-                           "judge_success": sum(r["judge_agrees"] for r in rows) / len(rows), "rows": rows}
+                           "judge_success": sum(r["judge_agrees"] for r in rows) / len(rows),
+                           "strict_success": sum(r["strict_passes"] for r in rows) / len(rows), "rows": rows}
     return report
 
 
-# --- the command line: python -m mmlesson generate PROMPT [--preset] [--steps] [--seed] [--out] ---
+# --- which preset suits this machine (the `generate` command is in cli.py) ---
 
 def default_preset() -> str:
     """tiny offline; otherwise by device (cuda memory decides small or large)."""
@@ -526,31 +543,32 @@ def default_preset() -> str:
     return device  # "mps" or "cpu"
 
 
-def generate_command(args) -> int:
-    from . import config as settings
+# --- presets: settings per machine, with the time and memory each takes ---
 
-    name = args.preset or default_preset()
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
-    preset = PRESETS[name]
-    parse_prompts(args.prompt)  # a bad prompt fails here, before any model loads
-    if preset.clip != "tiny-shapes" and settings.OFFLINE:
-        raise ValueError(f"preset {name!r} needs downloaded weights, but MMLESSON_OFFLINE=1; use --preset tiny.")
-    config = replace(preset.config, seed=args.seed, steps=args.steps if args.steps is not None else preset.config.steps,
-                     restarts=getattr(args, "samples", None) or preset.config.restarts)
-    print(f"generate: preset {name} ({preset.clip} + {preset.vqgan}, {config.resolution}px, {config.cutouts} cutouts, "
-          f"{config.steps} steps; expected {preset.expected})")
-    result = generate(args.prompt, preset.clip, preset.vqgan, config)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "_".join("".join(c if c.isalnum() else " " for c in args.prompt).split())[:60] or "image"
-    image_path, gif_path = out / f"{stem}.png", out / f"{stem}.gif"
-    result.image.save(image_path)
-    save_animation(result.frames, gif_path, scale=max(1, 256 // config.resolution))
-    note = f" (stopped early: {result.stopped})" if result.stopped else ""
-    print(f"saved {image_path} and {gif_path} after {result.steps_done} steps in {result.seconds:.1f} s{note}")
-    if name == "tiny":
-        from .judge import judge
-        verdict = judge(result.pixels[None])[0]
-        print(f"the judge sees: {verdict.color} {verdict.shape} (confidence {verdict.confidence:.2f})")
-    return 0
+# "measured" figures come from bench/generate_*.py on 2 CPU cores (random weights for the real-size models: speed and
+# memory do not depend on the weights; bench/RESULTS.md has the runs). No GPU was available, so the GPU figures are
+# estimates: FLOPs per step counted by bench/generate_full_size.py --flops, divided by an assumed sustained throughput,
+# and memory from the CPU run's peak at the same settings.
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(GenerationConfig(resolution=32, steps=150, cutouts=16, min_cut_fraction=0.85, frame_every=10,
+                                    composition=" in the center", tv_weight=0.3, spread_weight=3.0),
+                   "tiny-shapes", "tiny-shapes",
+                   "measured: 2.5-3 s per image (median of 30 prompts, two runs), 0.7 GB peak RAM for the whole "
+                   "process, 2 CPU cores; the judge reads 28 of 30 Shapes prompts right"),
+    "cpu": Preset(GenerationConfig(resolution=128, steps=150, cutouts=16),
+                  "ViT-B-32", "vqgan_imagenet_f16_16384",
+                  "measured: 2.1-2.5 s per step, 5-6 min for 150 steps, 2.7 GB peak RAM on 2 CPU cores "
+                  "(256 px with 32 cutouts: 5.7 s per step, 4.3 GB)"),
+    "mps": Preset(GenerationConfig(resolution=256, steps=300, cutouts=32),
+                  "ViT-B-32", "vqgan_imagenet_f16_16384",
+                  "estimate, not measured: 1.6 TFLOP per step at ~2 TFLOP/s sustained is ~0.8 s per step, "
+                  "~4 min for 300 steps; ~4 GB of unified memory (the CPU run's peak)"),
+    "small-cuda": Preset(GenerationConfig(resolution=256, steps=300, cutouts=32),
+                         "ViT-B-32", "vqgan_imagenet_f16_16384",
+                         "estimate, not measured: 1.6 TFLOP per step at ~5 TFLOP/s sustained is ~0.3 s per step, "
+                         "~2 min for 300 steps; ~4-5 GB of GPU memory (fits 8 GB)"),
+    "large-cuda": Preset(GenerationConfig(resolution=512, steps=500, cutouts=64),
+                         "ViT-B-32", "vqgan_imagenet_f16_16384",
+                         "estimate, not measured: 5.2 TFLOP per step at ~20 TFLOP/s sustained is ~0.3 s per step, "
+                         "~2-3 min for 500 steps; ~9-10 GB of GPU memory (the CPU run peaked at 9.2 GB; 16 GB+)"),
+}

@@ -39,7 +39,7 @@ MIN_AREA = 12.0  # pixels (sum of alpha): a small Shapes star covers about 23
 MAX_FOREIGN = 8  # pixels that may be another color than the object's (a small second shape has ~23)
 MAX_OTHER_PIECES = 0.05  # fraction of the object's area that may lie outside its largest piece
 MAX_CLUTTER = 0.04  # fraction of the background that may differ from the background color
-MIN_IOU = 0.82  # overlap with the prompt's fitted outline; fresh Shapes: 0.85-0.97, irregular blobs mostly < 0.8
+MIN_IOU = 0.78  # overlap with the prompt's fitted outline; fresh Shapes: 0.85-0.97, irregular blobs mostly < 0.75
 MIN_MARGIN = 0.04  # the prompt's shape must beat every other outline by this much (an oval fits circle and square alike)
 PALETTE = {name: np.array(rgb, np.float32) for name, rgb in COLORS.items()}
 # Every shape's symmetry: tilts beyond one period repeat themselves.
@@ -295,11 +295,14 @@ def judge_outline(prompt: str, target: Target, alpha: np.ndarray, color: str) ->
     best = max(fits, key=lambda shape: fits[shape][0])
     wanted = target.shape or best
     iou, centre, radius = fits[wanted]
-    runner_up = max(score for shape, (score, _, _) in fits.items() if shape != wanted)
+    runner_up = max((shape for shape in SHAPES if shape != wanted), key=lambda shape: fits[shape][0])
     verdict = dict(color=color, shape=best, iou=round(iou, 3))
-    if best != wanted or iou - runner_up < MIN_MARGIN:
+    if best != wanted:
         return StrictVerdict(prompt, True, False, f"the outline fits a {best} best ({fits[best][0]:.2f}), "
                              f"the {wanted} {iou:.2f}", **verdict)
+    if iou - fits[runner_up][0] < MIN_MARGIN:
+        return StrictVerdict(prompt, True, False, f"ambiguous outline: {wanted} {iou:.2f}, {runner_up} "
+                             f"{fits[runner_up][0]:.2f} (a margin of {MIN_MARGIN} needed)", **verdict)
     if iou < MIN_IOU:
         return StrictVerdict(prompt, True, False, f"the outline matches a {wanted} poorly "
                              f"(overlap {iou:.2f}, at least {MIN_IOU} needed)", **verdict)

@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from PIL import Image
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tqdm.auto import tqdm
+
 from . import checkpoints, config
+from .checks import pixel_batch, positive_int, texts_list
+from .contrastive import INIT_TEMPERATURE, clamp_logit_scale
+from .images import load_rgb
 
 TINY_NAME = "tiny-shapes"
 TINY_CHECKPOINT = "tiny-clip-shapes"
@@ -58,7 +64,7 @@ class WordTokenizer:
         return [word for word in self.words(text) if word not in self.word_to_id]
 
     def __call__(self, texts: str | Sequence[str]) -> torch.Tensor:
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        texts = texts_list(texts)
         tokens = torch.full((len(texts), self.context_length), self.pad_id, dtype=torch.long)
         for row, text in enumerate(texts):
             ids = [self.word_to_id.get(word, self.unk_id) for word in self.words(text)]
@@ -150,7 +156,7 @@ class TinyClip(nn.Module):
         self.visual = TinyImageEncoder(cfg.channels, cfg.image_size, cfg.embed_dim)
         self.text = TinyTextEncoder(len(cfg.vocabulary), cfg.context_length, cfg.text_width, cfg.text_layers,
                                     cfg.text_heads, cfg.embed_dim, self.tokenizer.eot_id, self.tokenizer.pad_id)
-        self.logit_scale = nn.Parameter(torch.tensor(np.log(1 / 0.07), dtype=torch.float32))  # CLIP's init
+        self.logit_scale = nn.Parameter(torch.tensor(np.log(1 / INIT_TEMPERATURE), dtype=torch.float32))  # CLIP's init
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.visual(pixels)
@@ -166,8 +172,6 @@ class TinyPreprocess:
         self.image_size, self.mean, self.std = image_size, torch.tensor(mean), torch.tensor(std)
 
     def __call__(self, image) -> torch.Tensor:
-        from PIL import Image
-
         image = image.convert("RGB")
         if image.size != (self.image_size, self.image_size):
             image = image.resize((self.image_size, self.image_size), Image.BICUBIC)
@@ -195,7 +199,7 @@ class ClipModel:
     @property
     def logit_scale(self) -> float:
         """exp of the learned log-scale, clamped at 100 as CLIP does (1 / temperature)."""
-        return float(self.torch_model.logit_scale.detach().exp().clamp(max=100))
+        return float(clamp_logit_scale(self.torch_model.logit_scale.detach()))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -204,39 +208,41 @@ class ClipModel:
     @torch.inference_mode()
     def encode_images(self, images, batch_size: int = 256, progress: bool = False) -> torch.Tensor:
         """PIL images, paths, a uint8 array (n, H, W, 3) or a preprocessed tensor -> (n, D) normalised float32."""
-        from tqdm.auto import tqdm
-
         if isinstance(images, torch.Tensor):
-            batches = [images[i: i + batch_size] for i in range(0, len(images), batch_size)]
-        else:
+            images = pixel_batch(images, "a tensor batch of images")
+        elif isinstance(images, (str, Path, Image.Image)):
+            images = [images]
+        elif hasattr(images, "__iter__") and not isinstance(images, (bytes, dict)):
             images = list(images)
-            batches = ([images[i: i + batch_size] for i in range(0, len(images), batch_size)])
-        if not batches:
-            return torch.zeros((0, self.embed_dim))
-        outputs = []
-        for batch in tqdm(batches, desc="encoding images", disable=not progress, leave=False):
-            pixels = batch if isinstance(batch, torch.Tensor) else torch.stack([self._preprocess_one(b) for b in batch])
-            features = self.torch_model.encode_image(pixels.to(self.device, self.dtype))
-            outputs.append(F.normalize(features.float(), dim=-1).cpu())
-        return torch.cat(outputs)  # (n_images, embed_dim)
+        else:
+            raise ValueError(f"encode_images takes a list of PIL images or paths, a uint8 array (n, H, W, 3), or a "
+                             f"preprocessed tensor (n, 3, H, W); got a {type(images).__name__}.")
+        return encode_in_batches(images, batch_size, self._encode_image_batch, "encoding images", progress,
+                                 self.embed_dim)
 
     @torch.inference_mode()
-    def encode_texts(self, texts: str | Sequence[str], batch_size: int = 256) -> torch.Tensor:
+    def encode_texts(self, texts: str | Sequence[str], batch_size: int = 256, progress: bool = False) -> torch.Tensor:
         """Texts -> (n, D) normalised float32."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            return torch.zeros((0, self.embed_dim))
-        outputs = []
-        for start in range(0, len(texts), batch_size):
-            tokens = self.tokenize(texts[start: start + batch_size]).to(self.device)
-            outputs.append(F.normalize(self.torch_model.encode_text(tokens).float(), dim=-1).cpu())
-        return torch.cat(outputs)  # (n_texts, embed_dim)
+        return encode_in_batches(texts_list(texts), batch_size, self._encode_text_batch, "encoding texts", progress,
+                                 self.embed_dim)
+
+    def _encode_image_batch(self, batch) -> torch.Tensor:
+        pixels = batch if isinstance(batch, torch.Tensor) else torch.stack([self._preprocess_one(b) for b in batch])
+        features = self.torch_model.encode_image(pixels.to(self.device, self.dtype))  # (b, D)
+        return F.normalize(features.float(), dim=-1).cpu()
+
+    def _encode_text_batch(self, texts: list[str]) -> torch.Tensor:
+        features = self.torch_model.encode_text(self.tokenize(texts).to(self.device))  # (b, D)
+        return F.normalize(features.float(), dim=-1).cpu()
 
     def embed_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Differentiable: pixels (B, 3, image_size, image_size) in [0, 1] -> (B, D) normalised embeddings."""
-        if pixels.ndim != 4 or pixels.shape[1] != 3 or tuple(pixels.shape[-2:]) != (self.image_size,) * 2:
+        """Differentiable: pixels (B, 3, image_size, image_size) in [0, 1] -> (B, D) normalised embeddings.
+
+        Values are not checked here (it runs at every generation step; generate() stops on a non-finite loss)."""
+        if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or pixels.shape[1] != 3 \
+                or tuple(pixels.shape[-2:]) != (self.image_size,) * 2:
             raise ValueError(f"embed_pixels wants (B, 3, {self.image_size}, {self.image_size}) pixels in [0, 1], "
-                             f"got shape {tuple(pixels.shape)}.")
+                             f"got {tuple(pixels.shape) if torch.is_tensor(pixels) else type(pixels).__name__}.")
         mean = torch.tensor(self.mean, device=pixels.device)[:, None, None]
         std = torch.tensor(self.std, device=pixels.device)[:, None, None]
         features = self.torch_model.encode_image(((pixels - mean) / std).to(self.dtype))
@@ -251,13 +257,26 @@ class ClipModel:
 
 def to_pil(image):
     """A PIL image (any mode), a path, or an array -> an RGB PIL image; a bad file names itself."""
-    from PIL import Image
-
     if isinstance(image, Image.Image) and image.mode == "RGB":
         return image
-    from .images import load_rgb
-
     return load_rgb(image)
+
+
+def encode_in_batches(items, batch_size: int, encode: Callable, desc: str, progress: bool = False,
+                      dim: int = 0) -> torch.Tensor:
+    """``encode(batch) -> (b, D)`` over consecutive slices of ``items``, under one progress bar; (n, D) rows.
+
+    The one batching loop of the course: models, zero-shot and the search index all encode through it.
+    """
+    batch_size = positive_int(batch_size, "batch_size")
+    outputs = []
+    with tqdm(total=len(items), desc=desc, disable=not progress, leave=False) as bar:
+        for start in range(0, len(items), batch_size):
+            batch = items[start: start + batch_size]
+            outputs.append(torch.as_tensor(encode(batch)))  # (b, D); b may be smaller if encode skips items
+            bar.update(len(batch))
+    outputs = [output for output in outputs if len(output)]
+    return torch.cat(outputs) if outputs else torch.zeros((0, dim))  # (n, D)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -272,7 +291,11 @@ def tiny_from_state(tensors: dict, metadata: dict, device: str, name: str) -> Cl
     cfg_dict = dict(metadata["config"])
     cfg = TinyClipConfig(**{key: tuple(value) if isinstance(value, list) else value for key, value in cfg_dict.items()})
     model = build_tiny(cfg, device, name, {"source": name, **metadata})
-    model.torch_model.load_state_dict(tensors)
+    try:
+        model.torch_model.load_state_dict(tensors)
+    except RuntimeError as error:  # missing, unexpected or mis-shaped tensors
+        raise checkpoints.CheckpointError(f"{name} does not fit the tiny CLIP its metadata describes: "
+                                          f"{str(error)[:300]}") from None
     model.torch_model.eval()
     return model
 
@@ -283,12 +306,7 @@ def load_tiny(device: str | None = None) -> ClipModel:
 
 
 def _is_tiny_checkpoint(path: Path) -> bool:
-    if path.suffix != ".safetensors":
-        return False
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        return '"tiny-clip"' in (handle.metadata() or {}).get("mmlesson", "")
+    return path.suffix == ".safetensors" and checkpoints.read_metadata(path).get("kind") == "tiny-clip"
 
 
 # open_clip architectures we can recognise from a bare state dict: (vision width, layers, patch) -> name
@@ -307,16 +325,6 @@ def guess_open_clip_arch(state_dict: dict) -> str:
         raise ValueError(f"unknown ViT (width {width}, {layers} layers, patch {patch}); name it as 'ARCH:PATH'. "
                          f"Recognised: {', '.join(KNOWN_VIT_ARCHS.values())}.")
     return KNOWN_VIT_ARCHS[(width, layers, patch)]
-
-
-def read_state_dict(path: Path) -> dict:
-    """Tensors from a .safetensors file or a torch file, never unpickling arbitrary objects."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
 def load_open_clip(arch: str, pretrained: str | None, device: str, name: str) -> ClipModel:
@@ -402,7 +410,8 @@ def _load_path(path: Path, device: str) -> ClipModel:
     if _is_tiny_checkpoint(path):
         tensors, metadata = checkpoints.load_state(path)
         return tiny_from_state(tensors, metadata, device, str(path.resolve()))
-    arch = guess_open_clip_arch(read_state_dict(path))
+    state, _ = checkpoints.read_state_dict(path)
+    arch = guess_open_clip_arch(state)
     return load_open_clip(arch, str(path), device, str(path.resolve()))
 
 

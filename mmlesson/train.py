@@ -15,8 +15,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from tqdm.auto import tqdm
+
 from . import checkpoints, config, shapes
-from .contrastive import clip_loss, multi_positive_targets
+from .checks import positive_int, positive_number
+from .contrastive import clamp_logit_scale, clip_loss, multi_positive_targets
 from .models import ClipModel, TinyClipConfig, build_tiny, tiny_config_dict
 
 
@@ -32,6 +35,16 @@ class TrainConfig:
     eval_every: int = 50  # steps between evaluations; each costs ~0.5 s
     holdout: tuple = shapes.DEFAULT_HOLDOUT  # color-shape pairs never shown in training
     seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "train_images", "eval_images", "eval_every"):
+            positive_int(getattr(self, name), name)
+        positive_number(self.learning_rate, "learning_rate")
+        if self.batch_size > self.train_images:
+            raise ValueError(f"batch_size={self.batch_size} is larger than train_images={self.train_images}; a batch "
+                             "draws distinct images from the pool, so use a smaller batch or a larger pool.")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1); got {self.warmup_fraction}.")
 
 
 @dataclass
@@ -89,8 +102,6 @@ class Evaluator:
 def train_clip(cfg: TrainConfig = TrainConfig(), model_cfg: TinyClipConfig = TinyClipConfig(),
                progress: bool = True) -> TrainResult:
     """Train a tiny CLIP from scratch; returns the model and its history."""
-    from tqdm.auto import tqdm
-
     config.seed_everything(cfg.seed)
     pool = shapes.make_shapes(cfg.train_images, seed=cfg.seed, holdout=cfg.holdout)
     evaluator = Evaluator(cfg)
@@ -123,7 +134,7 @@ def training_step(model: ClipModel, pixels: torch.Tensor, captions: list[str], o
     net = model.torch_model
     image_features = torch.nn.functional.normalize(net.encode_image(pixels), dim=-1)  # (batch, D)
     text_features = torch.nn.functional.normalize(net.encode_text(model.tokenize(captions)), dim=-1)  # (batch, D)
-    logit_scale = net.logit_scale.exp().clamp(max=100)
+    logit_scale = clamp_logit_scale(net.logit_scale)
     loss = clip_loss(image_features, text_features, logit_scale, targets=multi_positive_targets(captions))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -145,30 +156,9 @@ def save_tiny_clip(result: TrainResult, cfg: TrainConfig, path, command: str, re
     return metrics
 
 
-def train_clip_command(args) -> int:
-    """`python -m mmlesson train-clip`: train, report, save (and register with --register)."""
-    import sys
-
-    cfg = TrainConfig(seed=args.seed)
-    if args.steps is not None:
-        cfg.steps = args.steps
-    if args.seconds is not None:
-        cfg.steps = steps_for_seconds(args.seconds, cfg)
-    result = train_clip(cfg)
-    for row in result.history:
-        print(f"step {row['step']:>5}  {row['seconds']:>6.1f} s  loss {row['loss']:.3f}  "
-              f"zero-shot {row['zero_shot']:.1%}  held-out {row['held_out']:.1%}")
-    command = "python -m mmlesson " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py") else \
-        f"python -m mmlesson train-clip --steps {cfg.steps} --seed {cfg.seed}"
-    metrics = save_tiny_clip(result, cfg, args.out, command, register=args.register)
-    print(f"saved {args.out}: {metrics}")
-    return 0
-
-
 def steps_for_seconds(seconds: float, cfg: TrainConfig) -> int:
     """How many steps fit in ``seconds`` on this machine, from a short timing of real steps."""
-    if seconds <= 0:
-        raise ValueError(f"--seconds must be positive, got {seconds}.")
+    seconds = positive_number(seconds, "seconds")
     model = build_tiny(TinyClipConfig())
     pool = shapes.make_shapes(cfg.batch_size, seed=cfg.seed)
     pixels = pixels_from_uint8(pool.images, model)

@@ -14,13 +14,14 @@ writing VQGAN codes, with the CLIP image embedding (projected to its width) adde
 Because the decoder only sees an embedding, sampling it several times from one image's embedding gives
 *variations* of that image: what CLIP keeps (color, shape) stays, what it ignores may change.
 
-Read top-down: the config, the prior, the decoder, training, measuring and sampling, loading, command line.
+Read top-down: the config, the prior, the decoder, training, measuring and sampling, loading. The
+``generate --method unclip`` and ``train-unclip`` commands are in cli.py.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoints, config as mmconfig
-from .dalle import DATA_SEED, decode_codes, encode_images, keep_best, save_png
+from .checks import positive_int, texts_list
+from .dalle import DATA_SEED, config_record, decode_codes, encode_images, keep_best
 from .shapes import DEFAULT_HOLDOUT, describe, make_shapes
 from .transformer import GPT, GPTConfig, count_parameters, sample
 
@@ -59,6 +61,8 @@ class UnclipConfig:
 
     def __post_init__(self):
         self.holdout = tuple(tuple(pair) for pair in self.holdout)
+        for name in ("prior_steps", "prior_batch_size", "decoder_steps", "decoder_batch_size", "train_images"):
+            positive_int(getattr(self, name), name)
 
 
 # --- the prior: text embedding -> image embedding -------------------------------------------------
@@ -216,9 +220,8 @@ def generate_images(model: Unclip, vqgan, clip, prompts: list[str], candidates: 
     Returns (images (P, 3, H, W) in [0, 1], CLIP scores (P,))."""
     from .dalle import layout_for, DalleConfig, prompt_tokens
 
-    if not isinstance(candidates, int) or candidates < 1:
-        raise ValueError(f"the number of candidates (--samples) must be a whole number >= 1; got {candidates!r}.")
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    positive_int(candidates, "the number of candidates (--samples)")
+    prompts = texts_list(prompts, "prompts")
     prompt_tokens(layout_for(DalleConfig()), prompts)  # the same prompt checks (empty, unknown words, length)
     with torch.no_grad():
         image_embeddings = model.prior(clip.encode_texts(prompts)).repeat_interleave(candidates, 0)  # (P * N, D)
@@ -237,8 +240,7 @@ def codes_side(vqgan, model: Unclip) -> tuple[int, int]:
 @torch.no_grad()
 def variations(model: Unclip, clip, vqgan, image: np.ndarray, n: int = 8, seed: int = 0) -> torch.Tensor:
     """n samples from one uint8 (H, W, 3) image's CLIP embedding: (n, 3, H, W) in [0, 1]."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a whole number >= 1; got {n!r}.")
+    positive_int(n, "n")
     pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
     embedding = clip.embed_pixels(pixels).repeat(n, 1)  # (n, D): the same embedding n times
     codes = model.decoder.sample_codes(embedding, generator=torch.Generator().manual_seed(seed))
@@ -251,8 +253,8 @@ KIND = "unclip"
 
 
 def save_unclip(model: Unclip, path: str | Path, metrics: dict) -> str:
-    config = {key: list(map(list, value)) if key == "holdout" else value for key, value in asdict(model.config).items()}
-    return checkpoints.save_state(model.state_dict(), path, {"kind": KIND, "config": config, "metrics": metrics})
+    return checkpoints.save_state(model.state_dict(), path,
+                                  {"kind": KIND, "config": config_record(model.config), "metrics": metrics})
 
 
 def load_unclip(name_or_path: str | Path = "tiny-shapes") -> Unclip:
@@ -275,49 +277,3 @@ def load_unclip(name_or_path: str | Path = "tiny-shapes") -> Unclip:
                                           f"(first mismatches: {wrong[:3]}).")
     model.load_state_dict(state)
     return model.eval()
-
-
-# --- command line ---
-
-def generate_command(args) -> int:
-    """``python -m mmlesson generate PROMPT --method unclip [--samples N] [--seed S] [--out DIR]``."""
-    from .dalle import strict_verdicts
-    from .models import load_clip
-    from .vqgan import load_vqgan
-
-    samples = 16 if args.samples is None else args.samples
-    model = load_unclip("tiny-shapes")
-    vqgan, clip = load_vqgan(model.config.vqgan, device="cpu"), load_clip("tiny-shapes", device="cpu")
-    images, scores = generate_images(model, vqgan, clip, [args.prompt], samples, seed=args.seed)
-    path = save_png(images[0], Path(args.out), args.prompt)
-    print(f"saved {path}: unCLIP (MLP prior + transformer decoder, not DALL-E 2's diffusion decoder), best of "
-          f"{samples} by the tiny CLIP (similarity {scores[0]:.3f})")
-    verdict = strict_verdicts(images, [args.prompt])[0]
-    print(f"strict measure: {verdict}")  # PASS/FAIL with the reason, or why the prompt is not scorable
-    return 0
-
-
-def train_unclip_command(args) -> int:
-    """``python -m mmlesson train-unclip [--steps N] [--seed S] [--out PATH] [--register]``."""
-    import json
-
-    from .models import load_clip
-
-    config = UnclipConfig()
-    if args.steps is not None:
-        if args.steps < 1:
-            raise ValueError(f"--steps must be 1 or more; got {args.steps}.")
-        config = UnclipConfig(decoder_steps=args.steps)
-    model, summary = train_unclip(config, seed=args.seed)
-    history = summary.pop("history")
-    metrics = {**summary, "prior_cosine": prior_cosines(model, load_clip("tiny-shapes", device="cpu"))}
-    out = Path(args.out or checkpoints.DATA_DIR / f"{CHECKPOINT}.safetensors")
-    save_unclip(model, out, {**metrics, "history": history})
-    print(json.dumps(metrics))
-    if args.register:
-        command = (f"OMP_NUM_THREADS=1 python -m mmlesson train-unclip --steps {config.decoder_steps} "
-                   f"--seed {args.seed} --register")
-        saved = {key: list(map(list, value)) if key == "holdout" else value for key, value in asdict(config).items()}
-        checkpoints.register(CHECKPOINT, out, command, args.seed, metrics, saved)
-        print(f"registered {CHECKPOINT} in {checkpoints.REGISTRY_FILE}")
-    return 0

@@ -1,6 +1,7 @@
 """Figures the lessons share. Every function returns its matplotlib figure (titled, axes labelled).
 
 Sections, one per lesson; add yours below the last one.
+- Lesson 2 (zero-shot): ``plot_probabilities``, ``plot_confusion``, ``plot_k_shot`` (zeroshot.py re-exports them).
 - Lesson 3 (image search): ``show_results`` draws search hits with their scores,
   ``show_query_cost`` plots query time against collection size.
 - Lesson 4 (generation): ``compact_figures`` shows figures as palette PNGs, half the bytes.
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from .images import load_rgb, read_image
 
 # --- Lesson 3: image search ---
 
@@ -66,8 +69,6 @@ def _image_of(result) -> np.ndarray | None:
     """The hit's pixels as a uint8 (H, W, 3) array: from memory, else from its file; None if unreadable."""
     image = result.image
     if image is None and result.path:
-        from .search import read_image
-
         image, _ = read_image(result.path)
         if image is not None:
             image.thumbnail((256, 256))
@@ -95,6 +96,74 @@ def show_query_cost(rows: Sequence[dict], title: str = "Query time against colle
     axis.set_title(title)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+# --- Lesson 2 (zero-shot classification) ---
+
+def plot_probabilities(class_names: Sequence[str], probabilities, image=None, title: str = "Zero-shot prediction"):
+    """Horizontal bars of one image's class probabilities, with the image beside them if given."""
+    import matplotlib.pyplot as plt
+
+    probabilities = np.asarray(probabilities, dtype=float).ravel()
+    columns = 2 if image is not None else 1
+    figure, axes = plt.subplots(1, columns, figsize=(4 * columns + 2, 0.35 * len(class_names) + 1.5), squeeze=False,
+                                gridspec_kw={"width_ratios": [1, 1.6][-columns:]})
+    if image is not None:
+        axes[0, 0].imshow(load_rgb(image), interpolation="nearest")
+        axes[0, 0].set_title("image")
+        axes[0, 0].axis("off")
+    bars = axes[0, -1]
+    best = int(np.argmax(probabilities))
+    bars.barh(range(len(class_names)), probabilities, color=["tab:orange" if i == best else "tab:blue"
+                                                             for i in range(len(class_names))])
+    bars.set_yticks(range(len(class_names)), list(class_names))
+    bars.invert_yaxis()
+    bars.set_xlim(0, 1)
+    bars.set_xlabel("probability")
+    bars.set_ylabel("prompt / class")
+    bars.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion(evaluation, title: str = "Confusion matrix", normalise: bool = True):
+    """The confusion matrix of a zeroshot.Evaluation as an image: rows are true classes, columns predicted."""
+    import matplotlib.pyplot as plt
+
+    counts = evaluation.confusion.astype(float)
+    if normalise:
+        counts = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    n = len(evaluation.class_names)
+    figure, axis = plt.subplots(figsize=(0.25 * n + 3, 0.25 * n + 2.5))
+    shown = axis.imshow(counts, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    axis.set_xticks(range(n), evaluation.class_names, rotation=90, fontsize=7)
+    axis.set_yticks(range(n), evaluation.class_names, fontsize=7)
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("true class")
+    axis.set_title(f"{title} (top-1 {evaluation.top1:.1%})")
+    figure.colorbar(shown, ax=axis, label="fraction of the row" if normalise else "images")
+    figure.tight_layout()
+    return figure
+
+
+def plot_k_shot(curve, zero_shot_top1: float, full_probe_top1: float | None = None,
+                title: str = "Zero-shot against k-shot linear probes"):
+    """Top-1 of a zeroshot.KShotCurve against examples per class, with zero-shot (and the full probe) as lines."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.errorbar(curve.ks, curve.mean, yerr=curve.std, marker="o", capsize=3, label="k-shot linear probe")
+    axis.axhline(zero_shot_top1, color="tab:orange", linestyle="--", label="zero-shot (no training images)")
+    if full_probe_top1 is not None:
+        axis.axhline(full_probe_top1, color="tab:green", linestyle=":", label="linear probe, all training images")
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(curve.ks, [str(k) for k in curve.ks])
+    axis.set_xlabel("training images per class (k)")
+    axis.set_ylabel("top-1 accuracy")
+    axis.set_title(title)
+    axis.legend(loc="lower right")
     figure.tight_layout()
     return figure
 
@@ -130,7 +199,8 @@ def palette_png(figure, colors: int = 256) -> bytes:
 
     from PIL import Image
 
-    assert 2 <= colors <= 256, "a PNG palette holds 2 to 256 colors"
+    if not 2 <= colors <= 256:
+        raise ValueError(f"a PNG palette holds 2 to 256 colors; got colors={colors}.")
     rendered = io.BytesIO()
     figure.savefig(rendered, format="png", bbox_inches="tight")
     rendered.seek(0)

@@ -8,26 +8,29 @@ per class. An image belongs to the class whose vector is most similar to its emb
     probabilities = softmax(logit_scale * image_embeddings @ weights.T)          # (n_images, n_classes)
 
 This module holds the templates, the classifier, its evaluation (top-1, top-5, per-class
-accuracy, confusion matrix), the linear-probe and k-shot baselines trained on the same frozen
-embeddings, image loading that copes with any PIL mode, and the lesson's data: offline sample
-photos from scikit-image and, online, the Oxford-IIIT Pet data.
+accuracy, confusion matrix), and the linear-probe and k-shot baselines trained on the same frozen
+embeddings. The lesson's figures are in viz.py and its photos in datasets.py; both are re-exported
+here, so the notebook reaches everything of lesson 2 as ``zeroshot.<name>``.
 """
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from PIL import Image
+
 from . import config
 from .contrastive import get_logits
+from .datasets import DataUnavailable, oxford_pets, sample_dataset, sample_photos  # noqa: F401  (lesson 2's data)
 from .images import MAX_SIDE, load_rgb  # noqa: F401  (load_rgb is part of this lesson's API)
+from .models import encode_in_batches
 from .shapes import with_article
+from .viz import plot_confusion, plot_k_shot, plot_probabilities  # noqa: F401  (lesson 2's figures)
 
 # --- prompt templates (ours) -------------------------------------------------------------
 # The tiny Shapes model knows ~30 words (the words of its training captions); any other word becomes
@@ -49,14 +52,6 @@ PHOTO_TEMPLATES = (
 ENSEMBLE_TEMPLATES = SHAPES_TEMPLATES + PHOTO_TEMPLATES
 PET_TEMPLATES = ("a photo of a {}, a kind of pet", "a close-up photo of a {}, a pet", "a photo of my {}",
                  "a photo of a {}, a cat or dog breed")
-
-# Real photos that scikit-image ships inside its wheel (no download): data function -> what it shows.
-SAMPLE_PHOTOS = {"astronaut": "astronaut", "chelsea": "cat", "coffee": "cup of coffee", "rocket": "rocket",
-                 "camera": "man with a camera", "coins": "pile of coins", "moon": "surface of the moon",
-                 "horse": "horse"}
-PET_SPLITS = ("trainval", "test")
-PET_TARGETS = ("category", "binary-category")
-
 
 # --- checking what the learner passes ----------------------------------------------------------
 
@@ -119,20 +114,16 @@ def classifier_weights(class_text_embeddings: torch.Tensor) -> torch.Tensor:
     Normalise each prompt's embedding (so every template counts equally), average over the
     templates, and normalise again (the mean of unit vectors is shorter than 1).
     """
-    assert class_text_embeddings.ndim == 3, "expected (n_classes, n_templates, D)"
+    if class_text_embeddings.ndim != 3:
+        raise ValueError(f"expected text embeddings of shape (n_classes, n_templates, D); got "
+                         f"{tuple(class_text_embeddings.shape)}.")
     unit = F.normalize(class_text_embeddings, dim=-1)  # (n_classes, n_templates, D)
     return F.normalize(unit.mean(dim=1), dim=-1)  # (n_classes, D)
 
 
 def encode_texts(clip, texts: Sequence[str], batch_size: int = 256, progress: bool = False) -> torch.Tensor:
     """Texts -> (n_texts, D) normalised embeddings, in batches with a progress bar."""
-    from tqdm.auto import tqdm
-
-    texts = list(texts)
-    starts = range(0, len(texts), batch_size)
-    chunks = [clip.encode_texts(texts[start: start + batch_size]) for start in
-              tqdm(starts, desc="encoding prompts", disable=not progress, leave=False)]
-    return torch.cat(chunks) if chunks else torch.zeros((0, clip.embed_dim))
+    return encode_in_batches(list(texts), batch_size, clip.encode_texts, "encoding prompts", progress, clip.embed_dim)
 
 
 def build_classifier_weights(clip, class_names: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES,
@@ -149,8 +140,6 @@ def build_classifier_weights(clip, class_names: Sequence[str], templates: Sequen
 
 def _as_image_list(images) -> list | np.ndarray | torch.Tensor:
     """A single image becomes a list of one; a uint8 (n, H, W, 3) array or a tensor batch is kept."""
-    from PIL import Image
-
     if isinstance(images, (str, os.PathLike, Image.Image)):
         return [images]
     if isinstance(images, torch.Tensor):
@@ -168,19 +157,12 @@ def _as_image_list(images) -> list | np.ndarray | torch.Tensor:
 
 def encode_images(clip, images, batch_size: int = 256, progress: bool = True) -> torch.Tensor:
     """Images (paths, PIL images of any mode, a uint8 (n, H, W, 3) array, or a preprocessed tensor batch)
-    -> (n_images, D) normalised embeddings, encoded in batches with a progress bar."""
-    from tqdm.auto import tqdm
+    -> (n_images, D) normalised embeddings, encoded in batches with a progress bar (images.load_rgb reads each)."""
+    def encode(batch):
+        batch = [load_rgb(image) for image in batch] if isinstance(batch, list) else batch
+        return clip.encode_images(batch, batch_size=len(batch))  # (b, D)
 
-    images = _as_image_list(images)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    chunks = []
-    for start in tqdm(range(0, len(images), batch_size), desc="encoding images", disable=not progress, leave=False):
-        batch = images[start: start + batch_size]
-        if isinstance(batch, list):
-            batch = [load_rgb(image) for image in batch]
-        chunks.append(clip.encode_images(batch, batch_size=batch_size))
-    return torch.cat(chunks) if chunks else torch.zeros((0, clip.embed_dim))
+    return encode_in_batches(_as_image_list(images), batch_size, encode, "encoding images", progress, clip.embed_dim)
 
 
 def cosine_logits(image_embeddings: torch.Tensor, class_weights: torch.Tensor, logit_scale: float) -> torch.Tensor:
@@ -233,7 +215,9 @@ def check_labels(labels, n_items: int, n_classes: int) -> np.ndarray:
 def evaluate_logits(logits: torch.Tensor, labels, class_names: Sequence[str]) -> Evaluation:
     """Top-1, top-5, per-class accuracy and the confusion matrix from (n_images, n_classes) scores."""
     n_images, n_classes = logits.shape
-    assert n_classes == len(class_names), "one column of scores per class"
+    if n_classes != len(class_names):
+        raise ValueError(f"logits have {n_classes} columns but there are {len(class_names)} class names; "
+                         "pass one column of scores per class.")
     labels = check_labels(labels, n_images, n_classes)
     top = logits.topk(min(5, n_classes), dim=1).indices.numpy()  # (n_images, k)
     predicted = top[:, 0]
@@ -343,20 +327,10 @@ def linear_probe(train_embeddings: torch.Tensor, train_labels, n_classes: int | 
         loss.backward()
         return loss
 
-    with _threads(1):  # small full-batch problem: thread hand-offs cost more than the maths (35x on a busy 2-core CPU)
+    with config.limit_threads(1):  # small full-batch problem: thread hand-offs cost more than the maths (35x on a busy 2-core CPU)
         optimizer.step(closure)
     names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
     return LinearProbe(weight.detach(), bias.detach(), names)
-
-
-@contextmanager
-def _threads(n: int):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def sample_k_per_class(labels: np.ndarray, k: int, n_classes: int, seed: int) -> np.ndarray:
@@ -415,153 +389,3 @@ def add_pixel_noise(images: np.ndarray, sigma: float = 40.0, seed: int = 0) -> n
         raise ValueError(f"add_pixel_noise expects uint8 images, got {images.dtype}.")
     noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape)
     return np.clip(np.rint(images + noise), 0, 255).astype(np.uint8)
-
-
-# --- figures for the notebook ---------------------------------------------------------------
-
-def plot_probabilities(class_names: Sequence[str], probabilities, image=None, title: str = "Zero-shot prediction"):
-    """Horizontal bars of one image's class probabilities, with the image beside them if given."""
-    import matplotlib.pyplot as plt
-
-    probabilities = np.asarray(probabilities, dtype=float).ravel()
-    columns = 2 if image is not None else 1
-    figure, axes = plt.subplots(1, columns, figsize=(4 * columns + 2, 0.35 * len(class_names) + 1.5), squeeze=False,
-                                gridspec_kw={"width_ratios": [1, 1.6][-columns:]})
-    if image is not None:
-        axes[0, 0].imshow(load_rgb(image), interpolation="nearest")
-        axes[0, 0].set_title("image")
-        axes[0, 0].axis("off")
-    bars = axes[0, -1]
-    best = int(np.argmax(probabilities))
-    bars.barh(range(len(class_names)), probabilities, color=["tab:orange" if i == best else "tab:blue"
-                                                             for i in range(len(class_names))])
-    bars.set_yticks(range(len(class_names)), list(class_names))
-    bars.invert_yaxis()
-    bars.set_xlim(0, 1)
-    bars.set_xlabel("probability")
-    bars.set_ylabel("prompt / class")
-    bars.set_title(title)
-    figure.tight_layout()
-    return figure
-
-
-def plot_confusion(evaluation: Evaluation, title: str = "Confusion matrix", normalise: bool = True):
-    """The confusion matrix as an image: rows are true classes, columns predicted classes."""
-    import matplotlib.pyplot as plt
-
-    counts = evaluation.confusion.astype(float)
-    if normalise:
-        counts = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    n = len(evaluation.class_names)
-    figure, axis = plt.subplots(figsize=(0.25 * n + 3, 0.25 * n + 2.5))
-    shown = axis.imshow(counts, cmap="Blues", vmin=0, vmax=1 if normalise else None)
-    axis.set_xticks(range(n), evaluation.class_names, rotation=90, fontsize=7)
-    axis.set_yticks(range(n), evaluation.class_names, fontsize=7)
-    axis.set_xlabel("predicted class")
-    axis.set_ylabel("true class")
-    axis.set_title(f"{title} (top-1 {evaluation.top1:.1%})")
-    figure.colorbar(shown, ax=axis, label="fraction of the row" if normalise else "images")
-    figure.tight_layout()
-    return figure
-
-
-def plot_k_shot(curve: KShotCurve, zero_shot_top1: float, full_probe_top1: float | None = None,
-                title: str = "Zero-shot against k-shot linear probes"):
-    """Top-1 against examples per class, with zero-shot (and the full probe) as horizontal lines."""
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.errorbar(curve.ks, curve.mean, yerr=curve.std, marker="o", capsize=3, label="k-shot linear probe")
-    axis.axhline(zero_shot_top1, color="tab:orange", linestyle="--", label="zero-shot (no training images)")
-    if full_probe_top1 is not None:
-        axis.axhline(full_probe_top1, color="tab:green", linestyle=":", label="linear probe, all training images")
-    axis.set_xscale("log", base=2)
-    axis.set_xticks(curve.ks, [str(k) for k in curve.ks])
-    axis.set_xlabel("training images per class (k)")
-    axis.set_ylabel("top-1 accuracy")
-    axis.set_title(title)
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    return figure
-
-
-# --- data: sample photos offline, Oxford-IIIT Pet online ----------------------------------------
-
-def sample_photos() -> list[tuple[str, object]]:
-    """[(what it shows, RGB PIL image)] for scikit-image's bundled sample photos (no download).
-
-    Photos that this scikit-image would have to download are skipped.
-    """
-    import skimage.data
-
-    photos = []
-    for function, label in SAMPLE_PHOTOS.items():
-        try:
-            array = getattr(skimage.data, function)()
-        except Exception:  # not bundled in this version (would need pooch and the network)
-            continue
-        photos.append((label, load_rgb(array)))
-    return photos
-
-
-class DataUnavailable(RuntimeError):
-    """A dataset is neither in the cache nor allowed to be downloaded (offline mode)."""
-
-
-def oxford_pets(split: str = "test", root: str | Path | None = None, target: str = "category",
-                transform=None):
-    """The Oxford-IIIT Pet data (37 breeds) as a torchvision dataset of (PIL image, label).
-
-    Downloaded once into ``config.cache_dir("oxford-pets")`` (md5-checked by torchvision) and
-    reused afterwards. With MMLESSON_OFFLINE=1 only the cache is used; if it is empty a
-    DataUnavailable error says so.
-    """
-    from torchvision.datasets import OxfordIIITPet
-
-    if split not in PET_SPLITS:
-        raise ValueError(f"split {split!r} is not an Oxford-IIIT Pet split; choose one of {', '.join(PET_SPLITS)}.")
-    if target not in PET_TARGETS:
-        raise ValueError(f"target {target!r} is not supported; choose one of {', '.join(PET_TARGETS)}.")
-    root = Path(root) if root is not None else config.cache_dir("oxford-pets")
-    base = root / "oxford-iiit-pet"
-    missing = _pets_missing(base, split)
-    if missing and config.OFFLINE:
-        raise DataUnavailable(f"Oxford-IIIT Pet is not in the cache at {base} ({missing}), and MMLESSON_OFFLINE=1 "
-                              "forbids downloading it (~800 MB). Run once online, or use the Shapes data.")
-    if missing:
-        _remove_partial_extraction(base)  # the md5-checked archives stay, so nothing is fetched twice
-        try:
-            OxfordIIITPet(str(root), split=split, target_types=target, download=True)
-        except Exception as error:
-            raise DataUnavailable(f"could not download Oxford-IIIT Pet into {base}: {error}") from error
-        if _pets_missing(base, split):
-            raise DataUnavailable(f"Oxford-IIIT Pet in {base} is still incomplete after downloading "
-                                  f"({_pets_missing(base, split)}); delete that folder and try again.")
-    return OxfordIIITPet(str(root), split=split, target_types=target, transform=transform, download=False)
-
-
-def _pets_missing(base: Path, split: str) -> str:
-    """'' if every image of ``split`` is on disk, else what is missing."""
-    split_file = base / "annotations" / f"{split}.txt"
-    if not split_file.is_file():
-        return f"no {split_file.relative_to(base.parent)}"
-    image_ids = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
-    absent = [image_id for image_id in image_ids if not (base / "images" / f"{image_id}.jpg").is_file()]
-    return f"{len(absent)} of {len(image_ids)} images missing" if absent else ""
-
-
-def _remove_partial_extraction(base: Path) -> None:
-    import shutil
-
-    for folder in ("images", "annotations"):
-        shutil.rmtree(base / folder, ignore_errors=True)
-
-
-def sample_dataset(dataset, n: int, seed: int = 0) -> tuple[list, np.ndarray]:
-    """``n`` random (image, label) items of a torch-style dataset, as (list of images, label array)."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}.")
-    rng = np.random.default_rng(seed)
-    indices = rng.choice(len(dataset), size=min(n, len(dataset)), replace=False)
-    items = [dataset[int(i)] for i in indices]
-    return [image for image, _ in items], np.array([label for _, label in items], dtype=np.int64)

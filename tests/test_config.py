@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import mmlesson
 from mmlesson import config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +64,6 @@ def test_doctor_bad_environment_value_is_one_clear_line(variable, value, expecte
 
 
 def test_setup_prints_device_mode_and_weights(capsys):
-    device = config.setup(seed=0)
+    device = mmlesson.setup(seed=0)
     printed = capsys.readouterr().out
     assert device in printed and "mode" in printed and "weights tiny-clip-shapes" in printed

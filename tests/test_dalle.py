@@ -67,7 +67,7 @@ def test_bad_prompts_are_named(small_model):
 
 
 def test_candidates_must_be_positive(small_model, random_vqgan):
-    with pytest.raises(ValueError, match=">= 1"):
+    with pytest.raises(ValueError, match="1 or more"):
         dalle.generate_images(small_model, random_vqgan, None, ["a red star"], candidates=0)
 
 

@@ -204,7 +204,7 @@ def test_init_image_starts_from_its_encoding():
 
 
 def test_missing_init_image_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="init image"):
+    with pytest.raises(FileNotFoundError, match="missing.png does not exist"):
         small_run(init_image=tmp_path / "missing.png")
 
 
@@ -285,16 +285,17 @@ def test_command_line_makes_an_image_and_a_gif(tmp_path, capsys):
 
     assert main(["generate", "a red star", "--preset", "tiny", "--steps", "3", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "a_red_star.png").exists() and (tmp_path / "a_red_star.gif").exists()
-    assert "the judge sees" in capsys.readouterr().out
+    assert "strict measure ('a red star'): " in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not BUNDLED[2].exists(), reason="the judge is not in data/")
 def test_fooling_demo_reports_both_settings():
-    config = GenerationConfig(resolution=16, steps=2, cutouts=2, frame_every=0)
+    config = GenerationConfig(resolution=32, steps=2, cutouts=2, frame_every=0)
     report = gen.fooling_demo([("red", "star")], StandInClip(), StandInVQGAN(), config)
     assert set(report) == {"plain", "cutouts"}
     for setting in report.values():
         assert -1 <= setting["mean_clip_similarity"] <= 1 and setting["judge_success"] in (0.0, 1.0)
+        assert setting["strict_success"] in (0.0, 1.0)
         assert setting["rows"][0]["prompt"] == "a red star" and isinstance(setting["rows"][0]["image"], Image.Image)
 
 
@@ -313,3 +314,22 @@ def test_words_the_tiny_clip_does_not_know_are_named(capsys):
     clip.tokenize = SimpleNamespace(unknown_words=lambda text: [w for w in text.split() if w not in ("a", "red", "star")])
     generate("a red dragon", clip, StandInVQGAN(), GenerationConfig(resolution=16, steps=1, cutouts=1), progress=False)
     assert "does not know the words dragon" in capsys.readouterr().out
+
+
+def test_composition_is_added_only_where_the_prompt_names_no_place():
+    assert gen.composed(gen.Prompt("a red star", 1.0), " in the center") == "a red star in the center"
+    assert gen.composed(gen.Prompt("a red star on the left", 1.0), " in the center") == "a red star on the left"
+    assert gen.composed(gen.Prompt("blurry", -0.5), " in the center") == "blurry"
+    assert gen.composed(gen.Prompt("a red star", 1.0), "") == "a red star"
+
+
+def test_image_prior_prefers_one_compact_smooth_object():
+    one = torch.zeros(1, 3, 32, 32)
+    one[:, 0, 12:20, 12:20] = 1  # one red square in the middle
+    two = torch.zeros(1, 3, 32, 32)
+    two[:, 0, 2:8, 2:8] = two[:, 0, 24:30, 24:30] = 1  # two red squares in the corners
+    speckled = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    spread, smooth = GenerationConfig(spread_weight=1.0), GenerationConfig(tv_weight=1.0)
+    assert gen.image_prior(one, spread) < gen.image_prior(two, spread)
+    assert gen.image_prior(one, smooth) < gen.image_prior(speckled, smooth)
+    assert gen.image_prior(two, GenerationConfig()).item() == 0

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from mmlesson import checkpoints, judge as judge_module
+from mmlesson.cli import train_judge_command
 from mmlesson.judge import COLOR_NAMES, JudgeConfig, ShapesJudge, Verdict, as_pixels, augment, judge
 from mmlesson.shapes import SHAPES, make_shapes
 
@@ -24,7 +25,7 @@ def test_inputs_of_every_kind_become_32px_batches():
 
 
 @pytest.mark.parametrize("bad, words", [(np.zeros((2, 32, 32, 3), np.float32), "uint8"),
-                                        (torch.zeros(2, 1, 32, 32), "(B, 3, H, W)"), ([], "empty"),
+                                        (torch.zeros(2, 1, 32, 32), "(batch, 3, height, width)"), ([], "empty"),
                                         ("image.png", "takes a tensor")])
 def test_bad_inputs_get_clear_errors(bad, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -57,7 +58,7 @@ def test_training_command_saves_a_loadable_judge(tmp_path, monkeypatch):
     monkeypatch.setattr(judge_module, "JudgeConfig", lambda: JudgeConfig(width=4, steps=3, batch_size=8, pool_size=64))
     monkeypatch.setattr(judge_module, "accuracy", lambda model: {"color": 0.0, "shape": 0.0, "joint": 0.0})
     out = tmp_path / "judge.safetensors"
-    assert judge_module.train_judge_command(SimpleNamespace(seed=1, out=str(out), register=False)) == 0
+    assert train_judge_command(SimpleNamespace(seed=1, out=str(out), register=False)) == 0
     loaded = judge_module.load_judge(str(out))
     assert loaded.width == 4
     tensors, metadata = checkpoints.load_state(out)

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from mmlesson import checkpoints, exercises, search, shapes
+from mmlesson import index as index_module
 from mmlesson.config import DATA_DIR
 from mmlesson.search import ImageIndex, SearchResult
 
@@ -298,7 +299,7 @@ def test_save_and_load_round_trip(folder, model, tmp_path):
     index.save(tmp_path / "index")
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
     assert manifest["model"] == "fake-colors" and manifest["embed_dim"] == 8 and manifest["dtype"] == "float16"
-    assert manifest["format_version"] == search.FORMAT_VERSION and len(manifest["embeddings_sha256"]) == 64
+    assert manifest["format_version"] == index_module.FORMAT_VERSION and len(manifest["embeddings_sha256"]) == 64
     assert {"path", "size", "mtime_ns"} <= set(manifest["items"][0])
     loaded = ImageIndex.load(tmp_path / "index", model, **quiet())
     assert loaded.paths == index.paths and loaded.file_stats == index.file_stats
@@ -364,7 +365,7 @@ def test_failed_save_leaves_the_previous_index_intact(folder, model, tmp_path, m
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(search.np, "save", disk_full)
+    monkeypatch.setattr(index_module.np, "save", disk_full)
     with pytest.raises(OSError, match="No space"):
         index.save(directory)
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
@@ -394,7 +395,7 @@ def test_reindexing_an_unchanged_folder_decodes_nothing(folder, model, monkeypat
     (folder / "broken.png").write_text("not a png")
     index = ImageIndex.from_folder(folder, model, **quiet())
     calls = []
-    monkeypatch.setattr(search, "read_image", lambda *a, **k: calls.append(a) or (None, "should not be read"))
+    monkeypatch.setattr(index_module, "read_image", lambda *a, **k: calls.append(a) or (None, "should not be read"))
     report = index.update_folder()
     assert calls == [] and not report.modified and report.unchanged == 8 and len(report.skipped) == 1
 

@@ -1,0 +1,25 @@
+"""Checkers for the notebooks' exercise cells.
+
+Each ``check_<name>(fn)`` runs the learner's function against the reference on several cases.
+It prints one line and returns the function the notebook should use from then on:
+
+- a pass:              "✅ <name>: passed (N cases)"            -> returns the learner's function;
+- a known mistake:     "❌ <name>: <one specific hint>"           -> returns the reference;
+- an unfinished stub:  "⏭ <name>: not done yet — using the reference" -> returns the reference.
+
+So a notebook always runs top to bottom, whatever state the exercises are in.
+A stub is unfinished when it raises NotImplementedError or returns None.
+
+One file per lesson: lesson1.py (contrastive loss), lesson2.py (zero-shot), lesson3.py (search),
+lesson4.py (generation); the shared machinery is _checking.py. A new exercise goes into its lesson's
+file, with a unit test: a correct solution, at least two typical wrong ones, and the unfinished stub.
+"""
+from ._checking import NOT_DONE, CheckResult, Exercise, run_check
+from .lesson1 import check_clip_loss, check_cosine_similarity, check_multi_positive_targets
+from .lesson2 import check_classifier_weights, check_ensemble_templates
+from .lesson3 import check_recall_at_k, check_top_k
+from .lesson4 import check_spherical_distance_loss, check_straight_through_quantizer
+
+__all__ = ["NOT_DONE", "CheckResult", "Exercise", "run_check", "check_cosine_similarity", "check_clip_loss",
+           "check_multi_positive_targets", "check_classifier_weights", "check_ensemble_templates", "check_top_k",
+           "check_recall_at_k", "check_spherical_distance_loss", "check_straight_through_quantizer"]

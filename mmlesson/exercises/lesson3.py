@@ -1,0 +1,70 @@
+"""Lesson 3 exercises: top-k retrieval and recall@k."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..ranking import precision_at_k, recall_at_k, top_k_indices
+from ._checking import Exercise, run_check
+
+
+def _top_k_cases() -> list[tuple]:
+    """(query (D,), image_embeddings (N, D), k): unit vectors with distinct scores; k >= 2 first, so that
+    'right images, wrong order' and 'off by one' differ from the answer."""
+    rng = np.random.default_rng(3)
+    cases = []
+    for n_images, dim, k in ((12, 8, 3), (30, 16, 5), (7, 4, 1)):
+        images = rng.standard_normal((n_images, dim))
+        images /= np.linalg.norm(images, axis=1, keepdims=True)
+        query = rng.standard_normal(dim)
+        cases.append((query / np.linalg.norm(query), images, k))
+    return cases
+
+
+def check_top_k(fn: Callable) -> Callable:
+    """fn(query_embedding (D,), image_embeddings (N, D), k) -> indices of the k best images, best first."""
+    def scores(query, images):
+        return np.asarray(images) @ np.asarray(query)  # (N,)
+
+    off_by_one = "off by one: return exactly k indices, starting from the best one (position 0)"
+    mistakes = [
+        (lambda q, e, k: np.argsort(scores(q, e))[:k], "those are the k worst images: np.argsort sorts ascending, "
+                                                       "so sort by -scores (or reverse) to put the best first"),
+        (lambda q, e, k: np.argsort(scores(q, e))[-k:], "the right images in the wrong order: np.argsort is "
+                                                        "ascending, so reverse it: best first"),
+        (lambda q, e, k: np.sort(scores(q, e))[::-1][:k], "you returned the scores; return the indices of the "
+                                                          "images (np.argsort gives positions, np.sort values)"),
+        (lambda q, e, k: np.argsort(-scores(q, e))[:k + 1], off_by_one),
+        (lambda q, e, k: np.argsort(-scores(q, e))[:k - 1], off_by_one),
+        (lambda q, e, k: np.argsort(-scores(q, e))[1:k + 1], off_by_one),
+    ]
+    exercise = Exercise("top_k", top_k_indices, _top_k_cases(), mistakes,
+                        generic_hint="expected the indices of the k largest image_embeddings @ query_embedding, "
+                                     "best first, shape (k,)")
+    return run_check(exercise, fn).function
+
+
+RECALL_CASES = [  # (retrieved, relevant sets, k): more columns than k, relevant sets of other sizes than k
+    (np.array([[4, 1, 7, 2, 9], [0, 3, 5, 8, 6], [2, 6, 1, 0, 4]]), [{1, 2}, {3, 8, 9, 11}, {6}], 3),
+    ([[5, 0, 2, 8], [1, 9, 4, 7]], [{0, 7, 3}, {4, 9}], 2),
+    (np.array([[3, 2, 1, 0]]), [{0, 1, 2, 3, 4, 5}], 4),
+]
+
+
+def check_recall_at_k(fn: Callable) -> Callable:
+    """fn(retrieved (Q, >= k) indices best first, relevant (one set per query), k) -> mean recall@k."""
+    def hits(retrieved, relevant, k, columns=None):
+        return np.array([len(set(list(row)[:columns or k]) & set(truth)) for row, truth in zip(retrieved, relevant)])
+
+    sizes = lambda relevant: np.array([len(truth) for truth in relevant])  # noqa: E731
+    mistakes = [
+        (precision_at_k, "that is precision@k (hits / k); recall@k divides the hits by the number of relevant "
+                         "items of that query"),
+        (lambda r, t, k: hits(r, t, k) / sizes(t), "return one number: the mean of the per-query recalls"),
+        (lambda r, t, k: np.mean(hits(r, t, k, columns=len(list(r)[0])) / sizes(t)),
+         "count only the first k retrieved items of each row, not all of them"),
+    ]
+    exercise = Exercise("recall_at_k", recall_at_k, RECALL_CASES, mistakes,
+                        generic_hint="expected mean over queries of |top-k ∩ relevant| / |relevant|, one number")
+    return run_check(exercise, fn).function

@@ -39,7 +39,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=len(CLASSES), help="only the first N prompts (a smoke run)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
     clip, vqgan = load_clip("tiny-shapes", "cpu"), load_vqgan("tiny-shapes", "cpu")
     pairs = CLASSES[:args.limit]
     prompts = [shapes_prompt(color, shape) for color, shape in pairs]

@@ -553,8 +553,9 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(GenerationConfig(resolution=32, steps=150, cutouts=16, min_cut_fraction=0.85, frame_every=10,
                                     composition=" in the center", tv_weight=0.3, spread_weight=3.0),
                    "tiny-shapes", "tiny-shapes",
-                   "measured: 2.5-3 s per image (median of 30 prompts, two runs), 0.7 GB peak RAM for the whole "
-                   "process, 2 CPU cores; the judge reads 28 of 30 Shapes prompts right"),
+                   "measured: 7.2 s per image (median of 30 prompts x 3 seeds, 2 CPU cores shared with another job), "
+                   "0.74 GB peak RAM for the whole process; one object in most images, but the strict measure passes "
+                   "only 8% (7 of 90; the old judge: 90%)"),
     "cpu": Preset(GenerationConfig(resolution=128, steps=150, cutouts=16),
                   "ViT-B-32", "vqgan_imagenet_f16_16384",
                   "measured: 2.1-2.5 s per step, 5-6 min for 150 steps, 2.7 GB peak RAM on 2 CPU cores "

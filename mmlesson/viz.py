@@ -209,6 +209,22 @@ def palette_png(figure, colors: int = 256) -> bytes:
     return compact.getvalue()
 
 
+def figure_dpi(dpi: int = 72) -> bool:
+    """From now on, draw this notebook's figures at ``dpi`` (full color, fewer bytes than the default ~100).
+    Returns False, changing nothing, outside IPython/Jupyter."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    if get_ipython() is None:
+        return False
+    import matplotlib.pyplot as plt
+
+    plt.close(plt.figure())  # the inline backend applies its own settings on the first figure: let it go first
+    plt.rcParams["figure.dpi"] = dpi
+    return True
+
+
 def compact_figures(colors: int = 256) -> bool:
     """From now on, show this notebook's matplotlib figures as palette PNGs (see ``palette_png``), which keeps a
     notebook full of image grids under 1 MB. Returns False, changing nothing, outside IPython/Jupyter."""

@@ -41,3 +41,7 @@ def test_palette_png_keeps_the_picture():
 
 def test_compact_figures_changes_nothing_outside_jupyter():
     assert viz.compact_figures() is False
+
+
+def test_figure_dpi_changes_nothing_outside_jupyter():
+    assert viz.figure_dpi(72) is False

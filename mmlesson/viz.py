@@ -210,7 +210,7 @@ def palette_png(figure, colors: int = 256) -> bytes:
 
 
 def figure_dpi(dpi: int = 72) -> bool:
-    """From now on, draw this notebook's figures at ``dpi`` (full color, fewer bytes than the default ~100).
+    """From now on, draw this notebook's figures at ``dpi``: full color, fewer bytes than the inline default (~100).
     Returns False, changing nothing, outside IPython/Jupyter."""
     try:
         from IPython import get_ipython

@@ -561,7 +561,7 @@ def test_check_recall_at_k(capsys):
     exercises.check_recall_at_k(lambda r, t, k: [len(set(list(row)[:k]) & s) / len(s) for row, s in zip(r, t)])
     assert "mean of the per-query recalls" in capsys.readouterr().out
     assert exercises.check_recall_at_k(lambda r, t, k: None) is search.recall_at_k
-    assert "not done yet — using the reference" in capsys.readouterr().out
+    assert "did you forget `return`?" in capsys.readouterr().out
 
 
 # --- figure and widget ---

@@ -422,15 +422,16 @@ def _stub(*args):
 
 
 def _check_checker(check, right, wrong_and_hints, reference, capsys):
-    """A checker passes ``right``, gives each wrong variant its hint, and reports a stub as not done."""
+    """A checker passes ``right``, gives each wrong variant its hint, and reports a stub as not done and a missing return as such."""
     assert check(right) is right
     assert "passed" in capsys.readouterr().out
     for wrong, hint in wrong_and_hints:
         assert check(wrong) is reference
         assert hint in capsys.readouterr().out
-    for unfinished in (_stub, lambda *args: None):
-        assert check(unfinished) is reference
-        assert NOT_DONE in capsys.readouterr().out
+    assert check(_stub) is reference
+    assert NOT_DONE in capsys.readouterr().out
+    assert check(lambda *args: None) is reference
+    assert "did you forget `return`?" in capsys.readouterr().out
 
 
 def test_check_classifier_weights(capsys):

@@ -7,8 +7,11 @@ It prints one line and returns the function the notebook should use from then on
 - a known mistake:     "❌ <name>: <one specific hint>"           -> returns the reference;
 - an unfinished stub:  "⏭ <name>: not done yet — using the reference" -> returns the reference.
 
+- a missing return:     "❌ <name>: your function returned None: did you forget `return`? ..." -> the reference.
+
 So a notebook always runs top to bottom, whatever state the exercises are in.
-A stub is unfinished when it raises NotImplementedError or returns None.
+A stub is unfinished when it raises NotImplementedError; a function that returns None most likely computed
+its answer and forgot to hand it back, so it is told so rather than "not done".
 
 One file per lesson: lesson1.py (contrastive loss), lesson2.py (zero-shot), lesson3.py (search),
 lesson4.py (generation); the shared machinery is _checking.py. A new exercise goes into its lesson's

@@ -8,6 +8,8 @@ from typing import Any, Callable
 import numpy as np
 
 NOT_DONE = "not done yet — using the reference"
+NO_RETURN = ("your function returned None: did you forget `return`? (the last line computes the answer "
+             "but does not hand it back) — using the reference for now")
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _diagnose(exercise: Exercise, fn: Callable) -> CheckResult:
             return CheckResult("error", f"❌ {name}: your function raised {type(error).__name__}: {error} "
                                         "— using the reference for now.", exercise.reference)
         if answer is None:
-            return CheckResult("not done", f"⏭ {name}: {NOT_DONE}", exercise.reference)
+            return CheckResult("mistake", f"❌ {name}: {NO_RETURN}", exercise.reference)
         expected = exercise.reference(*case)
         if _same(answer, expected, exercise.atol):
             continue

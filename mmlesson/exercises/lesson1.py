@@ -50,6 +50,9 @@ def check_cosine_similarity(fn: Callable) -> Callable:
          "only the text embeddings were normalised: normalise the image embeddings too"),
         (lambda images, texts: (images / np.linalg.norm(images, axis=0)) @ (texts / np.linalg.norm(texts, axis=0)).T,
          "you normalised each column (axis=0); each row is one embedding, so normalise along axis=1"),
+        (lambda images, texts: (images / np.linalg.norm(images)) @ (texts / np.linalg.norm(texts)).T,
+         "you divided by the norm of the whole matrix (np.linalg.norm without axis); give each row its own "
+         "norm: np.linalg.norm(x, axis=1, keepdims=True)"),
         (lambda images, texts: _unit_rows(texts) @ _unit_rows(images).T,
          "rows must be images and columns texts: compute images @ texts.T, shape (n_images, n_texts)"),
     ]
@@ -81,8 +84,10 @@ def check_clip_loss(fn: Callable) -> Callable:
         return lambda *case: _lesson1_cross_entropies(*case)[pick].mean()
 
     mistakes = [
-        (one_direction(0), "only one direction: you computed image->text. CLIP's loss is symmetric: also take "
-                           "the text->image cross-entropy (on the transposed logits) and average the two"),
+        (one_direction(0), "only one direction: you computed image->text (your loss equals that cross-entropy "
+                           "alone). If you wrote two terms, both are image->text (one direction computed twice): the "
+                           "text->image term needs the transposed logits, logits.T, before its softmax. CLIP's "
+                           "loss averages the two directions"),
         (one_direction(1), "only one direction: you computed text->image. CLIP's loss is symmetric: also take "
                            "the image->text cross-entropy and average the two"),
         (_wrong_scale(lambda logit_scale: 1.0),

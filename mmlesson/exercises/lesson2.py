@@ -34,6 +34,13 @@ def check_classifier_weights(fn: Callable) -> Callable:
                                               "templates (axis 1) so that each class keeps one vector: (n_classes, D)"),
         (lambda e: unit(unit(e).mean(dim=2)), "you averaged over the embedding dimensions (the last axis); average "
                                               "over the templates (axis 1): the result is (n_classes, D)"),
+        (lambda e: unit(F.normalize(e, dim=1).mean(dim=1)),
+         "wrong normalisation axis: you normalised along the templates (dim=1); normalise each embedding along "
+         "its last axis (dim=-1), so every D-dimensional vector has length 1"),
+        (lambda e: unit(unit(e).reshape(e.shape[1], e.shape[0], e.shape[2]).mean(dim=0)),
+         "you reshaped (n_classes, n_templates, D) to (n_templates, n_classes, D) without permuting: reshape "
+         "keeps the memory order and mixes classes with templates. Swap axes with .permute(1, 0, 2) (or "
+         "average over dim=1 directly)"),
         (lambda e: unit(e.mean(dim=1)), "normalise each template's embedding before averaging, so that every "
                                         "template counts equally however long its raw vector is"),
     ]

@@ -33,6 +33,9 @@ def check_top_k(fn: Callable) -> Callable:
                                                        "so sort by -scores (or reverse) to put the best first"),
         (lambda q, e, k: np.argsort(scores(q, e))[-k:], "the right images in the wrong order: np.argsort is "
                                                         "ascending, so reverse it: best first"),
+        (lambda q, e, k: np.sort(np.argsort(-scores(q, e))[:k]),
+         "the right k images, but sorted by index instead of by score: keep the order np.argsort(-scores) "
+         "gives (best first); do not sort the indices themselves"),
         (lambda q, e, k: np.sort(scores(q, e))[::-1][:k], "you returned the scores; return the indices of the "
                                                           "images (np.argsort gives positions, np.sort values)"),
         (lambda q, e, k: np.argsort(-scores(q, e))[:k + 1], off_by_one),
@@ -64,6 +67,11 @@ def check_recall_at_k(fn: Callable) -> Callable:
         (lambda r, t, k: hits(r, t, k) / sizes(t), "return one number: the mean of the per-query recalls"),
         (lambda r, t, k: np.mean(hits(r, t, k, columns=len(list(r)[0])) / sizes(t)),
          "count only the first k retrieved items of each row, not all of them"),
+        (lambda r, t, k: np.mean(hits(r, t, k, columns=max(k - 1, 1)) / sizes(t)) if k > 1 else np.nan,
+         "off by one: you counted k-1 columns; the first k retrieved items are retrieved[:, :k]"),
+        (lambda r, t, k: hits(r, t, k).sum() / sizes(t).sum(),
+         "you pooled over the queries (all hits / all relevant items); compute each query's recall first, "
+         "then average those, so every query counts equally"),
     ]
     exercise = Exercise("recall_at_k", recall_at_k, RECALL_CASES, mistakes,
                         generic_hint="expected mean over queries of |top-k ∩ relevant| / |relevant|, one number")

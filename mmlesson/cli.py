@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_commands(commands)
     _add_search_commands(commands)
     generate = commands.add_parser("generate", help="make an image from words (VQGAN+CLIP, mini DALL-E, unCLIP)")
-    generate.add_argument("prompt")
+    generate.add_argument("prompt", help='what to draw, in words, e.g. "a red circle"')
     generate.add_argument("--method", default=GENERATE_METHODS[0], choices=GENERATE_METHODS,
                           help="vqgan-clip (CLIP steers a VQGAN's codes), dalle (the mini DALL-E writes codes), "
                                "unclip (CLIP prior + a transformer decoder)")
@@ -353,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "vqgan-clip: the preset's restarts)")
     generate.add_argument("--preset", default=None, help="vqgan-clip: cpu, mps, small-cuda, large-cuda, or tiny")
     generate.add_argument("--steps", type=positive_int, default=None, help="vqgan-clip: optimisation steps")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--out", default="generated")
+    generate.add_argument("--seed", type=int, default=0, help="random seed, for a repeatable image (default: 0)")
+    generate.add_argument("--out", default="generated", help="folder the images are written to (default: generated)")
     generate.set_defaults(run=generate_command)
     return parser
 
@@ -373,8 +373,9 @@ def _add_training_commands(commands) -> None:
         whose = "the decoder's " if name == "train-unclip" else ""
         command.add_argument("--steps", type=positive_int, default=None, help=f"number of {whose}optimiser steps")
         command.add_argument("--batch-size", type=positive_int, default=None, help=f"{whose}examples per step")
-        command.add_argument("--seed", type=int, default=0)
-        command.add_argument("--out", default=out, help=None if out else "default: data/<its checkpoint>.safetensors")
+        command.add_argument("--seed", type=int, default=0, help="random seed, for a repeatable run (default: 0)")
+        command.add_argument("--out", default=out,
+                             help=f"where the weights are saved (default: {out or 'data/<its checkpoint>.safetensors'})")
         command.add_argument("--register", action="store_true", help="record it in data/checkpoints.json")
         command.set_defaults(run=run)
         if name == "train-clip":
@@ -389,7 +390,7 @@ def _add_training_commands(commands) -> None:
 
 def _add_search_commands(commands) -> None:
     index = commands.add_parser("index", help="embed the images of a folder into a saved index")
-    index.add_argument("folder")
+    index.add_argument("folder", help="folder of images to embed (searched recursively)")
     index.add_argument("--out", default=None, help="index folder (default: FOLDER/.mmlesson-index)")
     index.add_argument("--model", default=None,
                        help="a load_clip name, e.g. tiny-shapes or ViT-B-32 (default: the saved index's model, "
@@ -397,8 +398,9 @@ def _add_search_commands(commands) -> None:
     index.add_argument("--batch-size", type=positive_int, default=None, help="images per encode call")
     index.set_defaults(run=index_command)
     search = commands.add_parser("search", help="query a saved index in words")
-    search.add_argument("index")
-    search.add_argument("query")
-    search.add_argument("-k", type=positive_int, default=5)
+    search.add_argument("index", help="a saved index folder (made by `python -m mmlesson index`), or the image "
+                                      "folder it was made for")
+    search.add_argument("query", help='what to look for, in words, e.g. "a small red star"')
+    search.add_argument("-k", type=positive_int, default=5, help="how many results to show, best first (default: 5)")
     search.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     search.set_defaults(run=search_command)

@@ -98,3 +98,27 @@ def test_index_of_an_empty_folder_is_a_clear_error(tmp_path):
 def test_search_without_an_index_is_a_clear_error(tmp_path):
     result = run_cli("search", tmp_path / "nothing", "a red star", cache=tmp_path)
     assert result.returncode == 2 and "no saved index" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_argument_of_every_subcommand_has_help():
+    """`python -m mmlesson COMMAND --help` explains every argument: none is listed bare."""
+    import argparse
+
+    from mmlesson.cli import build_parser
+
+    subcommands = next(action for action in build_parser()._actions
+                       if isinstance(action, argparse._SubParsersAction))
+    bare = [f"{name} {action.option_strings or action.dest}"
+            for name, command in subcommands.choices.items() for action in command._actions
+            if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert len(subcommands.choices) >= 8
+    assert not bare, f"arguments without help text: {bare}"
+
+
+def test_search_help_describes_its_arguments(capsys):
+    from mmlesson.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--help"])
+    printed = capsys.readouterr().out
+    assert "saved index folder" in printed and "in words" in printed and "how many results" in printed

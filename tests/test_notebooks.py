@@ -53,3 +53,38 @@ def test_exercises_ship_unfinished(path):
              if cell["cell_type"] == "code" and "raise NotImplementedError" in source(cell)]
     assert len(stubs) >= 2
     assert all("exercises.check_" in stub for stub in stubs)
+
+
+# "Open in Colab": the badge at the top of a notebook opens that same notebook in the repository its Colab
+# cell clones (COURSE_REPO). Required on the lessons listed here; checked on any other notebook that has one.
+BADGE_REQUIRED = ["00_start_here", "01_contrastive_loss", "02_zero_shot_classification", "03_image_search"]
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def course_repo(path: Path) -> str:
+    for cell in cells(path):
+        for line in source(cell).splitlines():
+            if line.strip().startswith("COURSE_REPO ="):
+                return line.split("=", 1)[1].split("#")[0].strip().strip("\"'")
+    raise AssertionError(f"{path.name} has no COURSE_REPO = ... line in its Colab cell")
+
+
+def colab_url(repo: str, notebook_name: str) -> str:
+    assert repo.startswith("https://github.com/"), repo
+    return (repo.rstrip("/").replace("https://github.com/", "https://colab.research.google.com/github/")
+            + f"/blob/main/notebooks/{notebook_name}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_colab_badge_opens_this_notebook(path):
+    first_cell = source(cells(path)[0])
+    if path.stem not in BADGE_REQUIRED and COLAB_BADGE_IMAGE not in first_cell:
+        pytest.skip(f"{path.name} has no Colab badge yet")
+    badge = f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(course_repo(path), path.name)})"
+    assert cells(path)[0]["cell_type"] == "markdown" and first_cell.splitlines()[0] == badge, first_cell[:300]
+
+
+def test_readme_badge_opens_the_first_notebook():
+    first = NOTEBOOKS[0]
+    readme = (first.parent.parent / "README.md").read_text()
+    assert f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(course_repo(first), first.name)})" in readme

@@ -22,8 +22,8 @@ Storage is float32, or float16 on request (half the memory). A single query at 1
 memory-bound: its time is about the bytes it reads over the machine's memory bandwidth. Search is brute
 force by default (exact, no extra package); backend="brute-int8" adds 8-bit codes (one byte per
 number, on top of the stored rows), scores them first and rescores the best candidates exactly, so it
-returns float32's top k while reading a quarter of the bytes. FAISS backends ("faiss-flat" exact, "faiss-hnsw"/"faiss-ivf" approximate) are for
-collections of millions.
+returns float32's top k while reading a quarter of the bytes. FAISS backends ("faiss-flat" exact,
+"faiss-hnsw"/"faiss-ivf" approximate) are for collections of millions.
 """
 from __future__ import annotations
 

@@ -490,6 +490,58 @@ def test_without_faiss_only_the_approximate_backends_fail(monkeypatch):
         approximate.nearest(vectors[:1], 5)
 
 
+def embeddings_with_structure(count: int, dim: int = 512, seed: int = 0) -> np.ndarray:
+    """Unit rows around 200 topics, with near-duplicates: closer to real image embeddings than noise."""
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((200, dim)).astype(np.float32)
+    rows = topics[rng.integers(200, size=count)] + 0.7 * rng.standard_normal((count, dim)).astype(np.float32)
+    rows[count // 2:: 97] = rows[count // 2 - 1:: 97][: len(rows[count // 2:: 97])] + 0.01  # near-duplicates
+    return search.normalize_rows(rows)
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["torch-int8-linear", "block-conversion-fallback"])
+def test_int8_rescoring_gives_float32s_top_10(packed):
+    from mmlesson.search_backends import Int8Rescoring
+
+    vectors = embeddings_with_structure(20_000)
+    rng = np.random.default_rng(1)
+    near_rows = search.normalize_rows(vectors[rng.integers(20_000, size=30)]
+                                      + 0.05 * rng.standard_normal((30, 512)).astype(np.float32))
+    queries = np.concatenate([near_rows, embeddings_with_structure(20, seed=2),
+                              search.random_unit_vectors(10, seed=3)])  # (60, 512)
+    exact_indices, exact_scores = ImageIndex.from_embeddings(vectors, "random", **quiet()).nearest(queries, 10)
+    int8 = ImageIndex.from_embeddings(vectors, "random", **quiet(backend="brute-int8"))
+    int8._built = Int8Rescoring(vectors, packed=packed)
+    indices, scores = int8.nearest(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_indices, indices)])
+    assert recall == 1.0
+    assert np.array_equal(indices, exact_indices)  # same order too
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+    approximate = int8._built.approximate_scores(queries)  # the rescoring relies on this bound
+    error = np.abs(approximate - queries @ vectors.T).max(axis=1)
+    assert np.all(error <= [int8._built.error_bound(query) for query in queries])
+    assert int8._built.nbytes == vectors.size  # one byte per number
+
+
+def test_int8_rescoring_on_float16_storage_and_small_collections():
+    vectors = embeddings_with_structure(300, dim=64)
+    exact, _ = ImageIndex.from_embeddings(vectors, "random", **quiet()).nearest(vectors[:5], 10)
+    for dtype in ("float32", "float16"):
+        int8 = ImageIndex.from_embeddings(vectors, "random", **quiet(backend="brute-int8", dtype=dtype))
+        found, scores = int8.nearest(vectors[:5], 10)
+        assert found[:, 0].tolist() == [0, 1, 2, 3, 4]
+        assert len(set(found.ravel()) ^ set(exact.ravel())) <= (4 if dtype == "float16" else 0)
+    tiny = ImageIndex.from_embeddings(vectors[:7], "random", **quiet(backend="brute-int8"))
+    assert tiny.nearest(vectors[:1], 7)[0].shape == (1, 7)
+
+
+@pytest.mark.parametrize("options, message", [({"backend": "int8"}, "choose one of brute, brute-int8, faiss-flat"),
+                                              ({"dtype": "int8"}, "choose one of float32, float16")])
+def test_bad_storage_or_backend_names_the_valid_choices(options, message):
+    with pytest.raises(ValueError, match=message):
+        ImageIndex.from_embeddings(embeddings_with_structure(10, dim=8), "random", **quiet(**options))
+
+
 def test_set_backend_switches_without_reencoding(folder, model):
     pytest.importorskip("faiss")
     index = ImageIndex.from_folder(folder, model, **quiet())

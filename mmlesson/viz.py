@@ -8,6 +8,7 @@ Sections, one per lesson; add yours below the last one.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -16,6 +17,9 @@ import numpy as np
 from .images import load_rgb, read_image
 
 # --- Lesson 3: image search ---
+
+
+ROW_LABEL_WIDTH = 16  # characters per line of a result grid's row label
 
 
 def show_results(results, title: str | None = None, ncols: int | None = None, row_labels: Sequence[str] | None = None,
@@ -41,7 +45,9 @@ def show_results(results, title: str | None = None, ncols: int | None = None, ro
                 continue
             _draw_hit(axis, row[c], show_paths)
         if row_labels is not None and r < len(row_labels):
-            axes[r][0].set_ylabel(row_labels[r], fontsize=9)
+            # horizontal and wrapped: a long query stays beside its own row instead of overlapping the next one
+            axes[r][0].set_ylabel(textwrap.fill(row_labels[r], ROW_LABEL_WIDTH), fontsize=9, rotation=0,
+                                  ha="right", va="center", labelpad=6)
     if not any(rows):
         axes[0][0].text(0.5, 0.5, "no results above the threshold", ha="center", va="center")
     figure.suptitle(title or "search results (score = cosine similarity)")

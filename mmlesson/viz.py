@@ -34,7 +34,9 @@ def show_results(results, title: str | None = None, ncols: int | None = None, ro
     titles = dict(zip([id(hit) for row in rows for hit in row], hit_titles([hit.path for row in rows for hit in row])))
     width = ncols or max(1, max(len(row) for row in rows))
     grid_rows = rows if len(rows) > 1 else _wrap(rows[0], width)
-    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, len(grid_rows) * scale * 1.25),
+    title_lines = 1 + max((titles[id(hit)].count("\n") + 1 for row in rows for hit in row if titles[id(hit)]), default=0)
+    row_height = scale * 1.1 + 0.16 * title_lines  # inches: the thumbnail, then its title lines at fontsize 8
+    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, len(grid_rows) * row_height),
                                 squeeze=False)
     for r, row in enumerate(grid_rows):
         for c, axis in enumerate(axes[r]):

@@ -59,13 +59,14 @@ class SearchBox(widgets.VBox):
             return []
         self.last_results = results
         rows, columns = grid_shape(len(results))
-        self.status.value = (f"{len(results)} result(s) for {text!r} with score >= {self.threshold_slider.value:.2f}"
-                             f" ({rows} row(s) of {columns})")
         with self.output:
             self.output.clear_output(wait=True)
             self.last_figure = show_results(results, title=f"'{text}'", ncols=max(1, columns))
             display(self.last_figure)
             plt.close(self.last_figure)  # shown once, in the output area, not again at the end of the cell
+        # set last, so that a status naming this query always sits above this query's grid
+        self.status.value = (f"{len(results)} result(s) for {text!r} with score >= {self.threshold_slider.value:.2f}"
+                             f" ({rows} row(s) of {columns})")
         return results
 
 

@@ -216,6 +216,7 @@ def use_search_box(driver, timeout: float = 60.0) -> tuple[str, int, int]:
     wait_until(lambda: "type a description" in status_of(), timeout, "the cleared box to say 'type a description'")
     text_box.send_keys(QUERY)
     wait_until(lambda: (parse_status(status_of()) or {}).get("query") == QUERY, timeout, f"results for {QUERY!r}")
+    wait_until(lambda: "Idle" in status_bar(driver), timeout, "the kernel to finish the searches typed so far")
 
     def grid_image():
         images = box.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img")

@@ -28,7 +28,9 @@ NOTEBOOK = "03_image_search.ipynb"
 QUERY = "a red star"
 K = 15  # more than one row of the search box's grid (widgets.RESULTS_PER_ROW = 6)
 MIN_THUMBNAIL_PX = 100  # narrower than this and a two-line title at fontsize 8 no longer fits under it
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Debian's packages by default; on another system point CHROMIUM and CHROMEDRIVER at a matching browser and driver
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 STATUS_PATTERN = re.compile(r"(\d+) result\(s\) for '(.*)' with score >= (-?[\d.]+) \((\d+) row\(s\) of (\d+)\)")
 
 

@@ -7,8 +7,11 @@ STAMP  := $(VENV)/.installed
 # found on local disk cannot load PyPI's torchvision (`operator torchvision::nms does not exist`).
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 QUICK_ENV  := MMLESSON_QUICK=1 MMLESSON_OFFLINE=1 MPLBACKEND=agg
+# The browser test's Chromium and driver (Debian's packages; override on other systems).
+CHROMIUM     ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: install test unit notebooks lab lab-check bench clean
+.PHONY: install test unit notebooks lab lab-check browser-tools browser-test bench clean
 
 install: $(STAMP)
 
@@ -33,6 +36,24 @@ lab: install
 # Starts JupyterLab on a free local port, checks that it answers, stops it (used by tests/test_lab.py).
 lab-check: install
 	$(BIN)/python tests/lab_check.py
+
+# Lesson 3 in JupyterLab in a headless Chromium: Run All, type into the search box, check the results grid.
+# Installs Selenium into the venv, and Chromium + its driver with apt-get when missing (as root, as in CI).
+browser-tools: install
+	$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[browser]' $(TORCH_PAIR)
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "make browser-test needs Chromium and its driver ($(CHROMIUM), $(CHROMEDRIVER))."; \
+	    echo "Install them with: sudo apt-get install -y chromium chromium-driver   (Debian/Ubuntu)"; \
+	    echo "or set CHROMIUM=... CHROMEDRIVER=... (README, Troubleshooting: the browser test on a laptop)."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+browser-test: browser-tools
+	CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/python tests/browser_check.py
 
 bench: install
 	$(BIN)/python bench/run_all.py

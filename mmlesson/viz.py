@@ -8,6 +8,8 @@ Sections, one per lesson; add yours below the last one.
 """
 from __future__ import annotations
 
+import os
+import re
 import textwrap
 from pathlib import Path
 from typing import Sequence
@@ -32,9 +34,12 @@ def show_results(results, title: str | None = None, ncols: int | None = None, ro
     import matplotlib.pyplot as plt
 
     rows = [list(row) for row in results] if results and isinstance(results[0], (list, tuple)) else [list(results)]
+    titles = dict(zip([id(hit) for row in rows for hit in row], hit_titles([hit.path for row in rows for hit in row])))
     width = ncols or max(1, max(len(row) for row in rows))
     grid_rows = rows if len(rows) > 1 else _wrap(rows[0], width)
-    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, len(grid_rows) * scale * 1.25),
+    title_lines = 1 + max((titles[id(hit)].count("\n") + 1 for row in rows for hit in row if titles[id(hit)]), default=0)
+    row_height = scale * 1.1 + 0.16 * title_lines  # inches: the thumbnail, then its title lines at fontsize 8
+    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, len(grid_rows) * row_height),
                                 squeeze=False)
     for r, row in enumerate(grid_rows):
         for c, axis in enumerate(axes[r]):
@@ -43,7 +48,7 @@ def show_results(results, title: str | None = None, ncols: int | None = None, ro
             if c >= len(row):
                 axis.axis("off")
                 continue
-            _draw_hit(axis, row[c], show_paths)
+            _draw_hit(axis, row[c], titles[id(row[c])] if show_paths else "")
         if row_labels is not None and r < len(row_labels):
             # horizontal and wrapped: a long query stays beside its own row instead of overlapping the next one
             axes[r][0].set_ylabel(textwrap.fill(row_labels[r], ROW_LABEL_WIDTH), fontsize=9, rotation=0,
@@ -59,15 +64,53 @@ def _wrap(row: list, width: int) -> list[list]:
     return [row[i: i + width] for i in range(0, len(row), width)] or [[]]
 
 
-def _draw_hit(axis, result, show_paths: bool) -> None:
+TITLE_WIDTH = 18  # characters per title line; two lines fit under a 1.8-inch thumbnail at fontsize 8
+
+
+def hit_titles(paths: Sequence[str | None], width: int = TITLE_WIDTH) -> list[str]:
+    """Short titles for search hits: the part of each path that tells the hits apart.
+
+    - A Shapes file (``00580_small_red_star_top-left.png``) becomes its attributes: ``small red star top-left``.
+    - Other files lose the folders all of them share: ``photos/2023/beach/dog.jpg`` next to
+      ``photos/2024/cat.jpg`` become ``2023/beach/dog.jpg`` and ``2024/cat.jpg``.
+    - Titles are wrapped to two lines of ``width`` characters; a longer one keeps its end (``…`` + tail),
+      since that is where paths differ. In-memory hits (path None) get "".
+    """
+    files = [Path(path) for path in paths if path]
+    shared = Path(os.path.commonpath([str(file.parent) for file in files])) if files else None
+    titles = []
+    for path in paths:
+        if not path:
+            titles.append("")
+            continue
+        file = Path(path)
+        shapes_name = re.fullmatch(r"\d+_([a-z]+(?:_[a-z-]+)+)", file.stem)
+        if shapes_name:
+            title = shapes_name.group(1).replace("_", " ")
+        else:
+            title = file.relative_to(shared).as_posix() if shared is not None and file.is_relative_to(shared) else file.name
+        titles.append(_two_lines(title, width))
+    return titles
+
+
+def _two_lines(title: str, width: int) -> str:
+    if len(title) > 2 * width:
+        title = "…" + title[-(2 * width - 1):]
+    lines = textwrap.wrap(title, width) if " " in title else [title[i: i + width] for i in range(0, len(title), width)]
+    if len(lines) > 2:  # words wrapped badly: cut by characters instead
+        lines = [title[:width], title[width:2 * width]]
+    return "\n".join(lines)
+
+
+def _draw_hit(axis, result, path_title: str) -> None:
     image = _image_of(result)
     if image is None:
         axis.text(0.5, 0.5, f"#{result.index}\n(no image)", ha="center", va="center", fontsize=8)
     else:
         axis.imshow(image, interpolation="nearest" if max(image.shape[:2]) <= 64 else "antialiased")
     label = f"#{result.rank}  {result.score:.3f}"
-    if show_paths and result.path:
-        label += f"\n{Path(result.path).name[:22]}"
+    if path_title:
+        label += f"\n{path_title}"
     axis.set_title(label, fontsize=8)
 
 

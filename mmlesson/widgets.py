@@ -6,6 +6,15 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+RESULTS_PER_ROW = 6  # thumbnails per grid row; more results wrap onto new rows at the same size
+
+
+def grid_shape(n_results: int, per_row: int = RESULTS_PER_ROW) -> tuple[int, int]:
+    """(rows, columns) of the results grid for ``n_results`` hits: rows of at most ``per_row``."""
+    if n_results <= 0:
+        return (0, 0)
+    return (-(-n_results // per_row), min(n_results, per_row))
+
 
 class SearchBox(widgets.VBox):
     """A text box, a k slider and a score threshold slider over an ImageIndex, with the results grid below.
@@ -49,12 +58,15 @@ class SearchBox(widgets.VBox):
             self.status.value, self.last_results = f"cannot search: {error}", []
             return []
         self.last_results = results
-        self.status.value = f"{len(results)} result(s) for {text!r} with score >= {self.threshold_slider.value:.2f}"
+        rows, columns = grid_shape(len(results))
         with self.output:
             self.output.clear_output(wait=True)
-            self.last_figure = show_results(results, title=f"'{text}'")
+            self.last_figure = show_results(results, title=f"'{text}'", ncols=max(1, columns))
             display(self.last_figure)
             plt.close(self.last_figure)  # shown once, in the output area, not again at the end of the cell
+        # set last, so that a status naming this query always sits above this query's grid
+        self.status.value = (f"{len(results)} result(s) for {text!r} with score >= {self.threshold_slider.value:.2f}"
+                             f" ({rows} row(s) of {columns})")
         return results
 
 

@@ -189,13 +189,19 @@ def check_sampling(temperature: float, top_k: int | None, choices: int) -> None:
                          f"here), or None for no cut; got {top_k!r}.")
 
 
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, V) logits -> (B, V): each row keeps its k largest logits, the others become -inf (never sampled).
+    Ties with the k-th largest are kept."""
+    kth_best = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1)
+    return logits.masked_fill(logits < kth_best, float("-inf"))
+
+
 def pick_tokens(logits: torch.Tensor, temperature: float, top_k: int | None,
                 generator: torch.Generator | None) -> torch.Tensor:
     """Sample one token per row of (B, choices) logits after temperature and a top-k cut."""
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[1]:
-        kth_best = torch.topk(logits, top_k, dim=1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth_best, float("-inf"))
+        logits = top_k_filter(logits, top_k)
     probabilities = torch.softmax(logits, dim=1)  # (B, choices)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)  # (B,)
 

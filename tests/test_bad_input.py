@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmlesson import checkpoints, judge, models, vqgan
+from mmlesson import checkpoints, dalle, judge, models, unclip, vqgan
 from mmlesson.cli import main
 from mmlesson.images import load_rgb
 
@@ -112,3 +112,14 @@ def test_encode_batch_size_must_be_positive(tiny):
 def test_encode_images_names_what_it_takes(tiny, images):
     with pytest.raises(ValueError, match="encode_images takes"):
         tiny.encode_images(images)
+
+
+@pytest.mark.parametrize("load", [lambda path: dalle.load_dalle(path), lambda path: unclip.load_unclip(path)],
+                         ids=["mini-dalle", "unclip"])
+def test_lesson5_loaders_name_a_corrupt_or_missing_file(tmp_path, load):
+    corrupt = tmp_path / "broken.safetensors"
+    corrupt.write_bytes(b"\x00\x01 not a checkpoint at all")
+    with pytest.raises(checkpoints.CheckpointError, match=r"broken\.safetensors"):
+        load(corrupt)
+    with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
+        load(tmp_path / "missing.safetensors")

@@ -6,7 +6,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 EXPECTED = ["00_start_here", "01_contrastive_loss", "02_zero_shot_classification", "03_image_search",
-            "04_vqgan_clip_generation"]
+            "04_vqgan_clip_generation", "05_visual_tokens_dalle"]
 
 
 def cells(path: Path) -> list[dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmlesson.transformer import GPT, GPTConfig, causal_mask, check_sampling, sample
+from mmlesson.transformer import GPT, GPTConfig, causal_mask, check_sampling, sample, top_k_filter
 
 CONFIG = GPTConfig(vocab_size=40, prefix_length=3, grid_size=4, n_layers=2, n_heads=2, width=32)
 CODES = (8, 40)  # the vocabulary range that image positions may sample
@@ -76,3 +76,13 @@ def test_bad_sampling_settings_are_named():
         check_sampling(1.0, 300, 256)
     with pytest.raises(ValueError, match="top_k"):
         check_sampling(1.0, 0, 256)
+
+
+def test_top_k_filter_keeps_the_k_largest_logits_per_row():
+    logits = torch.tensor([[0.5, 2.0, -1.0, 1.0], [3.0, 0.0, 0.0, -2.0]])
+    filtered = top_k_filter(logits, 2)
+    assert torch.isinf(filtered).sum() == 3  # two in the first row, one in the second (a tie is kept)
+    assert filtered[0].tolist()[1] == 2.0 and filtered[0].tolist()[3] == 1.0
+    assert torch.isinf(filtered[0, [0, 2]]).all() and (filtered[0, [0, 2]] < 0).all()
+    assert filtered[1, 0] == 3.0 and torch.isinf(filtered[1, 3])
+    assert filtered[1, 1] == 0.0 and filtered[1, 2] == 0.0  # a tie with the k-th largest is kept

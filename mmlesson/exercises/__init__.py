@@ -14,7 +14,7 @@ A stub is unfinished when it raises NotImplementedError; a function that returns
 its answer and forgot to hand it back, so it is told so rather than "not done".
 
 One file per lesson: lesson1.py (contrastive loss), lesson2.py (zero-shot), lesson3.py (search),
-lesson4.py (generation); the shared machinery is _checking.py. A new exercise goes into its lesson's
+lesson4.py (generation), lesson5.py (visual tokens); the shared machinery is _checking.py. A new exercise goes into its lesson's
 file, with a unit test: a correct solution, at least two typical wrong ones, and the unfinished stub.
 """
 from ._checking import NOT_DONE, CheckResult, Exercise, run_check
@@ -22,7 +22,9 @@ from .lesson1 import check_clip_loss, check_cosine_similarity, check_multi_posit
 from .lesson2 import check_classifier_weights, check_ensemble_templates
 from .lesson3 import check_recall_at_k, check_top_k
 from .lesson4 import check_spherical_distance_loss, check_straight_through_quantizer
+from .lesson5 import check_best_candidates, check_causal_mask, check_top_k_filter
 
 __all__ = ["NOT_DONE", "CheckResult", "Exercise", "run_check", "check_cosine_similarity", "check_clip_loss",
            "check_multi_positive_targets", "check_classifier_weights", "check_ensemble_templates", "check_top_k",
-           "check_recall_at_k", "check_spherical_distance_loss", "check_straight_through_quantizer"]
+           "check_recall_at_k", "check_spherical_distance_loss", "check_straight_through_quantizer",
+           "check_causal_mask", "check_top_k_filter", "check_best_candidates"]

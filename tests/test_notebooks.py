@@ -57,7 +57,8 @@ def test_exercises_ship_unfinished(path):
 
 # "Open in Colab": the badge at the top of a notebook opens that same notebook in the repository its Colab
 # cell clones (COURSE_REPO). Required on the lessons listed here; checked on any other notebook that has one.
-BADGE_REQUIRED = ["00_start_here", "01_contrastive_loss", "02_zero_shot_classification", "03_image_search"]
+BADGE_REQUIRED = ["00_start_here", "01_contrastive_loss", "02_zero_shot_classification", "03_image_search",
+                  "04_vqgan_clip_generation", "05_visual_tokens_dalle"]
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 

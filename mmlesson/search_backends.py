@@ -22,7 +22,6 @@ from .ranking import top_k
 
 APPROXIMATE_BACKENDS = ("faiss-hnsw", "faiss-ivf")
 BACKENDS = ("brute", "brute-int8", "faiss-flat") + APPROXIMATE_BACKENDS
-BUILT_BACKENDS = ("brute-int8", "faiss-flat") + APPROXIMATE_BACKENDS  # these build a structure on first query
 PARALLEL_MIN_ELEMENTS = 4_000_000  # below this many stored numbers (8 MB in float16), torch scores on one thread
 
 

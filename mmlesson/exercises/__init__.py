@@ -5,9 +5,8 @@ It prints one line and returns the function the notebook should use from then on
 
 - a pass:              "✅ <name>: passed (N cases)"            -> returns the learner's function;
 - a known mistake:     "❌ <name>: <one specific hint>"           -> returns the reference;
-- an unfinished stub:  "⏭ <name>: not done yet — using the reference" -> returns the reference.
-
-- a missing return:     "❌ <name>: your function returned None: did you forget `return`? ..." -> the reference.
+- an unfinished stub:  "⏭ <name>: not done yet — using the reference" -> returns the reference;
+- a missing return:    "❌ <name>: your function returned None: did you forget `return`? ..." -> the reference.
 
 So a notebook always runs top to bottom, whatever state the exercises are in.
 A stub is unfinished when it raises NotImplementedError; a function that returns None most likely computed

@@ -8,7 +8,7 @@ import types
 import pytest
 import torch
 
-from mmlesson import checkpoints, config, downloads, exercises, vqgan
+from mmlesson import checkpoints, config, downloads, exercises, vqgan, vqgan_training
 from mmlesson.vqgan import VQGAN, VQGAN_CONFIGS, VQGANConfig, load_vqgan
 
 F16_16384 = VQGAN_CONFIGS["vqgan_imagenet_f16_16384"]
@@ -247,7 +247,7 @@ def test_tiny_training_restarts_on_schedule_and_counts_the_codes(monkeypatch):
         calls.append(float(usage.sum()))  # codes picked since the last restart
         return 5
 
-    monkeypatch.setattr(vqgan, "restart_dead_codes", restart)
+    monkeypatch.setattr(vqgan_training, "restart_dead_codes", restart)
     settings = vqgan.TinyTrainingConfig(steps=9, batch_size=2, train_images=16, warmup_steps=2, restart_every=3,
                                         discriminator=False)
     _, summary = vqgan.train_tiny_vqgan(settings, seed=0, progress=False)

@@ -211,3 +211,18 @@ def test_a_torch_shape_error_in_another_lesson_gets_the_shared_keepdims_hint(cap
     check_spherical_distance_loss(learner)
     headline, _ = two_step(capsys.readouterr().out, "keep the reduced axis", "keepdim=True")
     assert "must match the size of tensor" in headline
+
+
+def test_lessons_4_and_5_hints_come_in_two_steps_too(capsys):
+    from mmlesson.exercises import check_top_k_filter
+
+    check_spherical_distance_loss(lambda images, texts: 2 * torch.arcsin(torch.cdist(images, texts) / 2) ** 2)
+    two_step(capsys.readouterr().out, "normalise both inputs", "F.normalize(image_embeddings, dim=-1)",
+             name="spherical_distance_loss:")
+
+    def zero_the_rest(logits, k):
+        return logits.masked_fill(logits < torch.topk(logits, k, dim=-1).values[..., -1:], 0.0)
+
+    check_top_k_filter(zero_the_rest)
+    two_step(capsys.readouterr().out, "a logit of 0 still has probability", "masked_fill(logits < kth",
+             name="top_k_filter:")

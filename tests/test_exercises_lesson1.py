@@ -100,6 +100,17 @@ def mean_over_all_cells(image_features, text_features, scale):
     return (-log_softmax_rows(logits).mean() - log_softmax_rows(logits.T).mean()) / 2
 
 
+def shifted_without_keepdims(image_features, text_features, scale):
+    logits = scale * image_features @ text_features.T  # (n, n)
+
+    def image_to_text(logits):
+        shifted = logits - logits.max(axis=1)  # forgot keepdims=True
+        probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        return -np.log(np.diag(probabilities)).mean()
+
+    return (image_to_text(logits) + image_to_text(logits.T)) / 2
+
+
 LOGITS = "logits = logit_scale * image_features @ text_features.T"
 AVERAGE = "return (image_to_text + text_to_image) / 2"
 
@@ -119,6 +130,8 @@ AVERAGE = "return (image_to_text + text_to_image) / 2"
     (lambda *case: (cross_entropies(*case)[0].mean(), cross_entropies(*case)[1].mean()),
      "you returned the two directions as a tuple", AVERAGE),
     (mean_over_all_cells, "over every cell of the matrix", "np.diag("),
+    (shifted_without_keepdims, "subtracted each row's maximum without keeping its axis",
+     "logits.max(axis=1, keepdims=True)"),
     (lambda *case: -sum(direction.mean() for direction in cross_entropies(*case)) / 2, "the sign is flipped",
      "-np.log("),
 ])

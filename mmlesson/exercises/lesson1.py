@@ -100,6 +100,16 @@ def _mean_over_all_cells(image_features, text_features, logit_scale) -> float:
     return -(contrastive.log_softmax(logits_per_image).mean() + contrastive.log_softmax(logits_per_image.T).mean()) / 2
 
 
+def _shift_without_keepdims(image_features, text_features, logit_scale) -> float:
+    """Each row's maximum subtracted without keepdims: on a square matrix NumPy subtracts it from the columns."""
+    def cross_entropy(logits):
+        shifted = logits - logits.max(axis=1)  # (n, n) - (n,): the maxima line up with the columns
+        return -np.diag(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))).mean()
+
+    logits_per_image = logit_scale * image_features @ text_features.T  # (n, n)
+    return (cross_entropy(logits_per_image) + cross_entropy(logits_per_image.T)) / 2
+
+
 def _wrong_scale(scale_of) -> Callable:
     """The symmetric loss computed with a wrong logit scale: ``scale_of(logit_scale)``."""
     return lambda images, texts, logit_scale: contrastive.clip_loss(images, texts, scale_of(logit_scale))
@@ -143,6 +153,10 @@ def check_clip_loss(fn: Callable) -> Callable:
         (_mean_over_all_cells,
          Hint("you averaged -log p over every cell of the matrix: only the right matches, on the diagonal, belong "
               "in the cross-entropy", f"{IMAGE_TO_TEXT}  # the diagonal only")),
+        (_shift_without_keepdims,
+         Hint("you subtracted each row's maximum without keeping its axis: logits.max(axis=1) has shape (n,), so "
+              "on an (n, n) matrix NumPy silently subtracts it from the columns instead of the rows",
+              "shifted = logits - logits.max(axis=1, keepdims=True)  # (n, n) - (n, 1)")),
         (lambda *case: -contrastive.clip_loss(*case),
          Hint("the sign is flipped: cross-entropy is minus the log-probability of the right match, so the loss "
               "is >= 0", IMAGE_TO_TEXT)),

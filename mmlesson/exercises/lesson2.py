@@ -44,8 +44,8 @@ def check_classifier_weights(fn: Callable) -> Callable:
                         "all vectors, so each keeps its own length. Every D-dimensional vector needs its own norm",
                         f"{UNIT_TEMPLATES}\n{UNIT_MEANS}")
     mistakes = [
-        (lambda e: unit(e).mean(dim=1), Hint("the mean of unit vectors is shorter than 1: your class vectors need "
-                                             "one more step, so that cosine similarity stays a dot product",
+        (lambda e: unit(e).mean(dim=1), Hint("the mean of unit vectors is shorter than 1: normalise the averaged "
+                                             "class vectors again, so that cosine similarity stays a dot product",
                                              UNIT_MEANS)),
         (lambda e: unit(unit(e).mean(dim=0)), Hint("you averaged over the classes (axis 0); average over the "
                                                    "templates (axis 1) so that each class keeps one vector: "

@@ -77,21 +77,29 @@ def train_vqgan_command(args: argparse.Namespace) -> int:
     if args.no_discriminator and name == "tiny-shapes":
         name = "tiny-shapes-nodisc"
     recipe = TINY_RECIPES[name]
-    settings = replace(recipe, discriminator=recipe.discriminator and not args.no_discriminator,
-                       **_given(args, "steps", "batch_size"))
+    if args.discriminator and args.no_discriminator:
+        raise ValueError("--discriminator and --no-discriminator contradict each other; give one of them.")
+    discriminator = args.discriminator or (recipe.discriminator and not args.no_discriminator)
+    settings = replace(recipe, discriminator=discriminator, **_given(args, "steps", "batch_size"))
     vqgan, summary = train_tiny_vqgan(settings, seed=args.seed)
+    curve = summary.pop("loss_curve")
     metrics = {**reconstruction_metrics(vqgan, 2000, EVAL_SEED), **summary, "eval_images": 2000,
                "eval_seed": EVAL_SEED, "color_fidelity": color_fidelity(vqgan, 600, EVAL_SEED),
                "strict_reconstruction_pass": strict_reconstruction_rate(vqgan, 400, EVAL_SEED)}
     model_config = asdict(settings.model)
     training = {key: value for key, value in asdict(settings).items() if key != "model"}
     out = Path(args.out or _default_out(BUNDLED_VQGANS[name]))
-    checkpoints.save_state(vqgan.state_dict(), out, {"config": model_config, "training": training, "metrics": metrics})
+    checkpoints.save_state(vqgan.state_dict(), out, {"config": model_config, "training": training, "metrics": metrics,
+                                                     "loss_curve": curve})
+    print("loss curve (mean of each 50 steps), last points: "
+          + ", ".join(f"{row['step']}: {row['loss']:.4f}" for row in curve[-5:]))
     print(json.dumps(metrics))
     if args.register:
         model_flag = f" --model {args.model}" if args.model != "tiny-shapes" else ""
-        command = (f"python -m mmlesson train-vqgan{model_flag} --steps {settings.steps} --seed {args.seed}"
+        command = (f"OMP_NUM_THREADS=1 python -m mmlesson train-vqgan{model_flag} --steps {settings.steps} "
+                   f"--seed {args.seed}"
                    f"{_batch_size_flag(args)}{' --no-discriminator' if args.no_discriminator else ''}"
+                   f"{' --discriminator' if args.discriminator else ''}"
                    f" --out {args.out or 'data/' + out.name} --register")
         checkpoints.register(BUNDLED_VQGANS[name], out, command, args.seed, metrics,
                              {"model": model_config, "training": training})
@@ -382,8 +390,11 @@ def _add_training_commands(commands) -> None:
             command.add_argument("--seconds", type=positive_float, default=None, help="stop after this much training")
         if name == "train-vqgan":
             command.add_argument("--model", default="tiny-shapes",
-                                 help="which tiny VQGAN to re-create: tiny-shapes or tiny-shapes-8x8")
+                                 help="which tiny VQGAN to re-create: tiny-shapes, tiny-shapes-nodisc, tiny-shapes-8x8 "
+                                      "or tiny-shapes-8x8-cosine")
             command.add_argument("--no-discriminator", action="store_true", help="train without the discriminator")
+            command.add_argument("--discriminator", action="store_true",
+                                 help="add the patch discriminator to a recipe without one (an ablation)")
         if name == "train-dalle":
             command.add_argument("--stage2", action="store_true", help="one start token instead of a caption")
 

@@ -226,7 +226,7 @@ def train_dalle(config: DalleConfig, seed: int = 0, progress: bool = True, vqgan
     mmconfig.seed_everything(seed)
     started = time.perf_counter()
     vqgan = vqgan or load_vqgan(config.vqgan, device="cpu")
-    assert vqgan.config.n_embed == config.n_codes, f"VQGAN has {vqgan.config.n_embed} codes, config {config.n_codes}"
+    check_tokenizer(config, vqgan, "the mini DALL-E's config")
     pool = make_shapes(config.train_images, DATA_SEED + seed, vqgan.config.resolution, holdout=config.holdout)
     codes = encode_images(vqgan, pool.images)  # (N, 64)
     model, rng = MiniDalle(config).train(), np.random.default_rng(seed)
@@ -276,6 +276,15 @@ def sample_codes(model: MiniDalle, prefix: torch.Tensor, n_new: int, settings: S
     return torch.cat(outputs)  # (B, n_new)
 
 
+def check_tokenizer(config, vqgan, described_as: str) -> None:
+    """A clear error when a transformer (its ``config``: ``n_codes``, ``vqgan``) and a tokenizer disagree on
+    the codebook size: its codes would index the wrong vectors, or none."""
+    if vqgan.config.n_embed != config.n_codes:
+        raise checkpoints.CheckpointError(
+            f"{described_as} writes codes of a {config.n_codes}-code tokenizer ({config.vqgan!r}), but the VQGAN given "
+            f"has {vqgan.config.n_embed} codes; load the one it was trained on: load_vqgan({config.vqgan!r}).")
+
+
 @torch.no_grad()
 def decode_codes(vqgan, codes: torch.Tensor) -> torch.Tensor:
     """(B, h*w) code indices -> (B, 3, H, W) images in [0, 1]."""
@@ -310,12 +319,18 @@ def generate_images(model: MiniDalle, vqgan, clip, prompts: list[str], candidate
                     settings: SamplingConfig | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """For each prompt, sample ``candidates`` images and keep the one CLIP scores best.
     Returns (best images (P, 3, H, W) in [0, 1], their CLIP scores (P,))."""
+    return keep_best(clip, sample_candidates(model, vqgan, prompts, candidates, settings, seed), prompts)
+
+
+def sample_candidates(model: MiniDalle, vqgan, prompts: list[str], candidates: int = 16,
+                      settings: SamplingConfig | None = None, seed: int = 0) -> torch.Tensor:
+    """``candidates`` images for each prompt: (P, candidates, 3, H, W) in [0, 1]."""
     positive_int(candidates, "the number of candidates (--samples)")
+    check_tokenizer(model.config, vqgan, "this mini DALL-E")
     settings, prompts = settings or SamplingConfig(), texts_list(prompts, "prompts")
     text = prompt_tokens(model.layout, prompts).repeat_interleave(candidates, 0)  # (P * candidates, text_length)
     codes = sample_codes(model, text, model.config.grid_size ** 2, settings, torch.Generator().manual_seed(seed))
-    images = decode_codes(vqgan, codes).reshape(len(prompts), candidates, *decode_shape(vqgan, model))
-    return keep_best(clip, images, prompts)
+    return decode_codes(vqgan, codes).reshape(len(prompts), candidates, *decode_shape(vqgan, model))
 
 
 def decode_shape(vqgan, model: MiniDalle) -> tuple[int, int, int]:
@@ -330,6 +345,7 @@ def complete_lower_half(model: MiniDalle, vqgan, images: np.ndarray, prompts: li
     Stage 2 needs no prompts; mini DALL-E takes one per image (None: the empty caption).
     Returns (N, 3, H, W) images in [0, 1]."""
     layout, settings = model.layout, settings or SamplingConfig()
+    check_tokenizer(model.config, vqgan, "this model")
     codes = encode_images(vqgan, images)  # (N, 64)
     half = codes.shape[1] // 2  # the upper rows, in raster order
     has_text = model.config.conditional and prompts is not None
@@ -343,6 +359,7 @@ def sample_unconditional(model: MiniDalle, vqgan, n_images: int, settings: Sampl
                          seed: int = 0) -> torch.Tensor:
     """Stage 2 (or mini DALL-E with the empty caption): (n_images, 3, H, W) images in [0, 1]."""
     positive_int(n_images, "n_images")
+    check_tokenizer(model.config, vqgan, "this model")
     settings = settings or SamplingConfig()
     codes = sample_codes(model, model.layout.padding(n_images), model.config.grid_size ** 2, settings,
                          torch.Generator().manual_seed(seed))
@@ -425,3 +442,21 @@ def evaluate_prompts(model: MiniDalle, vqgan, clip, candidates: int, seed: int =
     rate = lambda keep: round(sum(p for p, k in zip(passed, keep) if k) / max(1, sum(keep)), 3)  # noqa: E731
     return {"candidates": candidates, "images": len(rows), "strict_success": rate([True] * len(rows)),
             "trained_pairs": rate([not h for h in held_out]), "held_out_pairs": rate(held_out)}
+
+
+def candidates_report(candidates: torch.Tensor, clip, rows: list[tuple[str, str, str]], holdout) -> dict:
+    """Strict success of (P, N, 3, H, W) candidates for ``rows`` of (prompt, color, shape): of one sample (the
+    first), of CLIP's pick of the N, of any of the N (the best a perfect reranker could do), and of a random
+    candidate; overall and for the ``holdout`` pairs apart."""
+    prompts = [prompt for prompt, _, _ in rows]
+    passed = torch.tensor([[verdict.passed for verdict in strict_verdicts(group, [prompt] * len(group))]
+                           for prompt, group in zip(prompts, candidates)])  # (P, N)
+    picks = torch.stack([rerank(clip, group, prompt)[1][0] for prompt, group in zip(prompts, candidates)])  # (P,)
+    measures = {"one_sample": passed[:, 0].float(), "clip_pick": passed.gather(1, picks[:, None])[:, 0].float(),
+                "any_of_n": passed.any(1).float(), "random_candidate": passed.float().mean(1)}
+    held_out = torch.tensor([(color, shape) in holdout for _, color, shape in rows])
+    report = {"images": len(rows), "candidates": candidates.shape[1]}
+    for name, values in measures.items():
+        report[name] = round(values.mean().item(), 3)
+        report[f"{name}_held_out"] = round(values[held_out].mean().item(), 3) if held_out.any() else None
+    return report

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from . import checkpoints, config as mmconfig
 from .checks import positive_int, texts_list
-from .dalle import DATA_SEED, config_record, decode_codes, encode_images, keep_best
+from .dalle import DATA_SEED, check_tokenizer, config_record, decode_codes, encode_images, keep_best
 from .shapes import DEFAULT_HOLDOUT, describe, make_shapes
 from .transformer import GPT, GPTConfig, count_parameters, sample
 
@@ -182,6 +182,7 @@ def train_unclip(config: UnclipConfig, seed: int = 0, progress: bool = True, cli
     mmconfig.seed_everything(seed)
     started, generator = time.perf_counter(), torch.Generator().manual_seed(seed)
     clip, vqgan = clip or load_clip("tiny-shapes", device="cpu"), vqgan or load_vqgan(config.vqgan, device="cpu")
+    check_tokenizer(config, vqgan, "the unCLIP config")
     pool = make_shapes(config.train_images, DATA_SEED + 7 + seed, vqgan.config.resolution, holdout=config.holdout)
     image_embeddings, text_embeddings, rows = embed_pool(clip, pool, np.random.default_rng(seed))
     codes = encode_images(vqgan, pool.images)  # (N, 64)
@@ -218,9 +219,18 @@ def generate_images(model: Unclip, vqgan, clip, prompts: list[str], candidates: 
                     temperature: float = 1.0, top_k: int | None = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """prompt -> text embedding -> prior -> decoder, ``candidates`` times; CLIP keeps the best.
     Returns (images (P, 3, H, W) in [0, 1], CLIP scores (P,))."""
+    images = sample_candidates(model, vqgan, clip, prompts, candidates, seed, temperature, top_k)
+    return keep_best(clip, images, prompts)
+
+
+def sample_candidates(model: Unclip, vqgan, clip, prompts: list[str], candidates: int = 16, seed: int = 0,
+                      temperature: float = 1.0, top_k: int | None = 64) -> torch.Tensor:
+    """``candidates`` decoder samples for each prompt, all from the prior's one embedding of it (the prior is
+    deterministic): (P, candidates, 3, H, W) in [0, 1]."""
     from .dalle import layout_for, DalleConfig, prompt_tokens
 
     positive_int(candidates, "the number of candidates (--samples)")
+    check_tokenizer(model.config, vqgan, "this unCLIP decoder")
     prompts = texts_list(prompts, "prompts")
     prompt_tokens(layout_for(DalleConfig()), prompts)  # the same prompt checks (empty, unknown words, length)
     with torch.no_grad():
@@ -228,8 +238,7 @@ def generate_images(model: Unclip, vqgan, clip, prompts: list[str], candidates: 
         generator = torch.Generator().manual_seed(seed)
         codes = torch.cat([model.decoder.sample_codes(chunk, temperature, top_k, generator)
                            for chunk in image_embeddings.split(32)])  # (P * N, 64)
-    images = decode_codes(vqgan, codes).reshape(len(prompts), candidates, 3, *codes_side(vqgan, model))
-    return keep_best(clip, images, prompts)
+    return decode_codes(vqgan, codes).reshape(len(prompts), candidates, 3, *codes_side(vqgan, model))
 
 
 def codes_side(vqgan, model: Unclip) -> tuple[int, int]:
@@ -241,6 +250,7 @@ def codes_side(vqgan, model: Unclip) -> tuple[int, int]:
 def variations(model: Unclip, clip, vqgan, image: np.ndarray, n: int = 8, seed: int = 0) -> torch.Tensor:
     """n samples from one uint8 (H, W, 3) image's CLIP embedding: (n, 3, H, W) in [0, 1]."""
     positive_int(n, "n")
+    check_tokenizer(model.config, vqgan, "this unCLIP decoder")
     pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
     embedding = clip.embed_pixels(pixels).repeat(n, 1)  # (n, D): the same embedding n times
     codes = model.decoder.sample_codes(embedding, generator=torch.Generator().manual_seed(seed))

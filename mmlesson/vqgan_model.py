@@ -17,6 +17,8 @@ Pixels are in [-1, 1], as taming uses: from images in [0, 1], ``pixels = images 
 
 Read top-down: building blocks, the quantizer, the config, the model, loading checkpoints.
 Downloading the official checkpoints (mirrors, sizes, recorded sha256) is in downloads.py.
+Over 500 lines because taming's building blocks (~160 lines), the quantizer, the model and the loader that checks a
+checkpoint against it are one interface, the one the official weights fit; training and measures are split off.
 """
 from __future__ import annotations
 
@@ -221,6 +223,9 @@ def straight_through_quantize(latents: torch.Tensor, codebook: torch.Tensor) -> 
     return latents + (quantized - latents).detach()
 
 
+CODEBOOK_LOOKUPS = ("euclidean", "cosine")
+
+
 class VectorQuantizer(nn.Module):
     """The codebook (``embedding``, K x C) and the lookup. Returns the straight-through quantized
     latents, the codebook loss, and the (B, h, w) code indices.
@@ -228,16 +233,31 @@ class VectorQuantizer(nn.Module):
     The loss is taming's "legacy" form, kept so outputs match the official models:
     ``mean((sg[q] - z)^2) + beta * mean((q - sg[z])^2)`` (sg = stop-gradient). The first term pulls the
     encoder towards its codes, the second the codes towards the encoder outputs.
+
+    ``lookup="cosine"`` (ViT-VQGAN's choice) l2-normalises the latents and the codes first, so the nearest
+    code is the one at the smallest angle and every code lies on the unit sphere where the latents are:
+    no code can drift away from the data and die, and a code's length cannot hide a wrong direction.
     """
 
-    def __init__(self, n_embed: int, embed_dim: int, beta: float):
+    def __init__(self, n_embed: int, embed_dim: int, beta: float, lookup: str = "euclidean"):
         super().__init__()
-        self.beta = beta
+        assert lookup in CODEBOOK_LOOKUPS, lookup
+        self.beta, self.lookup = beta, lookup
         self.embedding = nn.Embedding(n_embed, embed_dim)
         self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)
 
-    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def project(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, C, h, w) where the lookup compares them: unchanged, or unit length per position."""
+        return F.normalize(latents, dim=1) if self.lookup == "cosine" else latents
+
+    @property
+    def code_vectors(self) -> torch.Tensor:
+        """(K, C): the vectors the decoder receives, one per code (unit length for the cosine lookup)."""
         codebook = self.embedding.weight
+        return F.normalize(codebook, dim=1) if self.lookup == "cosine" else codebook
+
+    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        latents, codebook = self.project(latents), self.code_vectors
         indices = nearest_codes(latents, codebook)
         quantized = lookup_codes(indices, codebook)
         commitment = torch.mean((quantized.detach() - latents) ** 2)  # moves the encoder
@@ -264,9 +284,13 @@ class VQGANConfig:
     n_embed: int = 1024  # codebook size K: more detail per code vs more codes that go unused
     beta: float = 0.25  # codebook-loss weight (taming legacy form, see VectorQuantizer)
     norm_groups: int = 32  # GroupNorm groups; must divide every width
+    codebook_lookup: str = "euclidean"  # "cosine": unit-length codes and latents (no dead codes; not taming's)
 
     def __post_init__(self):
         self.ch_mult, self.attn_resolutions = tuple(self.ch_mult), tuple(self.attn_resolutions)
+        if self.codebook_lookup not in CODEBOOK_LOOKUPS:
+            raise ValueError(f"codebook_lookup={self.codebook_lookup!r} is not known; choose one of "
+                             f"{', '.join(CODEBOOK_LOOKUPS)}.")
         for width in [self.ch * m for m in self.ch_mult]:
             if width % self.norm_groups:
                 raise ValueError(f"norm_groups={self.norm_groups} must divide every width; {width} is not a multiple.")
@@ -295,6 +319,11 @@ VQGAN_CONFIGS = {
     # coarser grid; PSNR is secondary. 0.72M parameters.
     "tiny-shapes-8x8": VQGANConfig(resolution=32, ch=16, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=(),
                                    z_channels=32, embed_dim=32, n_embed=256, norm_groups=8),
+    # The same encoder and decoder with 1,024 codes of 8 dims looked up by angle (ViT-VQGAN): more, smaller
+    # codes in use keep small shapes' outlines that 256 codes of 32 dims blurred together.
+    "tiny-shapes-8x8-cosine": VQGANConfig(resolution=32, ch=16, ch_mult=(1, 2, 4), num_res_blocks=1,
+                                          attn_resolutions=(), z_channels=32, embed_dim=8, n_embed=1024,
+                                          norm_groups=8, codebook_lookup="cosine"),
 }
 
 
@@ -316,14 +345,19 @@ class VQGAN(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
-        self.quantize = VectorQuantizer(config.n_embed, config.embed_dim, config.beta)
+        self.quantize = VectorQuantizer(config.n_embed, config.embed_dim, config.beta, config.codebook_lookup)
         self.quant_conv = nn.Conv2d(config.z_channels, config.embed_dim, 1)
         self.post_quant_conv = nn.Conv2d(config.embed_dim, config.z_channels, 1)
 
     @property
     def codebook(self) -> torch.Tensor:
-        """(n_embed, embed_dim): one row per code."""
+        """(n_embed, embed_dim): one row per code, as learned (``code_vectors``: as the decoder receives them)."""
         return self.quantize.embedding.weight
+
+    @property
+    def code_vectors(self) -> torch.Tensor:
+        """(n_embed, embed_dim): the vector the decoder receives for each code (unit length for a cosine lookup)."""
+        return self.quantize.code_vectors
 
     @property
     def downsample_factor(self) -> int:
@@ -367,7 +401,7 @@ class VQGAN(nn.Module):
         if indices.numel() and (indices.min() < 0 or indices.max() >= self.config.n_embed):
             raise ValueError(f"indices must lie in [0, {self.config.n_embed}); got {int(indices.min())}.."
                              f"{int(indices.max())}.")
-        return self.decode(lookup_codes(indices.long(), self.codebook))
+        return self.decode(lookup_codes(indices.long(), self.code_vectors))
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pixels -> (reconstruction, codebook loss, indices)."""
@@ -381,8 +415,9 @@ class VQGAN(nn.Module):
 TINY_CHECKPOINT = "tiny-vqgan-shapes"
 TINY_NODISC_CHECKPOINT = "tiny-vqgan-shapes-nodisc"
 TINY_8X8_CHECKPOINT = "tiny-vqgan-shapes-8x8"
+TINY_8X8_COSINE_CHECKPOINT = "tiny-vqgan-shapes-8x8-cosine"
 BUNDLED_VQGANS = {"tiny-shapes": TINY_CHECKPOINT, "tiny-shapes-nodisc": TINY_NODISC_CHECKPOINT,  # load_vqgan names
-                  "tiny-shapes-8x8": TINY_8X8_CHECKPOINT}
+                  "tiny-shapes-8x8": TINY_8X8_CHECKPOINT, "tiny-shapes-8x8-cosine": TINY_8X8_COSINE_CHECKPOINT}
 
 
 def check_state_dict(model: nn.Module, state: dict, described_as: str) -> None:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 
+from .shapes import CLASS_NAMES, CLASSES, SHAPES, with_article
 from .vqgan_model import VQGAN, from_vqgan_range, to_vqgan_range
 
 EVAL_SEED = 20_240_601  # fresh Shapes for metrics: never a training seed
+TOKENIZER_SEED = 4242  # fresh Shapes for tokenizer_report (the lesson-5 tokenizer's figures): never a training seed
 FOREGROUND_LEVEL = 120  # a pixel whose brightest channel exceeds this (0-255) belongs to the shape, not the background
 INTERIOR_LEVEL = 170  # ...and above this it lies inside the shape (edge pixels mix with the background: a half-covered
 # yellow pixel is nearer orange, so color_fidelity reads the interior; the original images then keep 100%)
@@ -120,8 +124,6 @@ def strict_reconstruction_rate(vqgan: VQGAN, n_images: int = 400, seed: int = EV
     """Fraction of reconstructions of fresh Shapes that pass the strict measure (measure.py) for their own
     "a COLOR SHAPE" prompt; real Shapes themselves pass about 97%."""
     from .measure import check_images, pass_rate
-    from .shapes import with_article
-
     shapes, _, rebuilt = reconstruct_fresh_shapes(vqgan, n_images, seed)
     prompts = [with_article(f"a {a.color} {a.shape}") for a in shapes.attributes]
     return round(pass_rate(check_images(rebuilt, prompts)), 3)
@@ -138,3 +140,37 @@ def reconstruct_fresh_shapes(vqgan: VQGAN, n_images: int, seed: int, batch_size:
     rebuilt = torch.cat([from_vqgan_range(vqgan(to_vqgan_range(originals[i:i + batch_size]).to(device))[0]).cpu()
                          for i in range(0, n_images, batch_size)])  # (n, 3, H, W) in [0, 1]
     return shapes, originals, rebuilt
+
+
+@torch.no_grad()
+def tokenizer_report(vqgan: VQGAN, clip=None, n_images: int = 900, seed: int = TOKENIZER_SEED) -> dict:
+    """What a tokenizer keeps of fresh Shapes, as the strict measure reads it: the pass rate of the
+    reconstructions (all, small and large shapes, each shape), the originals' own pass rate (the ceiling),
+    PSNR and codebook use, and, with a CLIP, how often it reads the right shape on a reconstruction."""
+    from .measure import check_images
+
+    shapes, originals, rebuilt = reconstruct_fresh_shapes(vqgan, n_images, seed)
+    prompts = [with_article(f"a {a.color} {a.shape}") for a in shapes.attributes]
+    passed = torch.tensor([verdict.passed for verdict in check_images(rebuilt, prompts)], dtype=torch.float32)
+    groups = {size: [a.size == size for a in shapes.attributes] for size in ("small", "large")}
+    groups.update({shape: [a.shape == shape for a in shapes.attributes] for shape in SHAPES})
+    report = {"strict": round(passed.mean().item(), 3),
+              **{f"strict_{name}": round(passed[torch.tensor(rows)].mean().item(), 3) for name, rows in groups.items()},
+              "strict_originals": round(float(np.mean([v.passed for v in check_images(originals, prompts)])), 3),
+              "psnr_db": round(10 * math.log10(1 / max((rebuilt - originals).pow(2).mean().item(), 1e-12)), 2),
+              "codes_used": int(torch.unique(vqgan.encode(to_vqgan_range(originals))[2]).numel()),
+              "images": n_images, "seed": seed}
+    if clip is not None:
+        report["clip_reads_shape"] = round(clip_shape_reading(clip, rebuilt, shapes.attributes), 3)
+    return report
+
+
+def clip_shape_reading(clip, images: torch.Tensor, attributes) -> float:
+    """Fraction of images (n, 3, H, W) in [0, 1] whose CLIP zero-shot class (30 color x shape names, the
+    Shapes templates) has the right shape."""
+    from .zeroshot import SHAPES_TEMPLATES, ZeroShotClassifier
+
+    classifier = ZeroShotClassifier.from_names(clip, CLASS_NAMES, SHAPES_TEMPLATES)
+    pil_images = [Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)) for image in images]
+    predicted = classifier.predict(pil_images, progress=False)  # (n,) class indices
+    return float(np.mean([CLASSES[p][1] == a.shape for p, a in zip(predicted, attributes)]))

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import config as mmconfig
@@ -23,6 +24,9 @@ from .checks import positive_int
 from .vqgan_model import VQGAN, VQGAN_CONFIGS, VQGANConfig, from_vqgan_range
 from .vqgan_quality import (FOREGROUND_LEVEL, PatchDiscriminator, adaptive_gan_weight, hinge_discriminator_loss,
                             psnr_db, shapes_pixels)
+
+CURVE_EVERY = 50  # steps averaged into one point of the saved loss curve
+
 
 @dataclass
 class TinyTrainingConfig:
@@ -40,6 +44,11 @@ class TinyTrainingConfig:
     disc_learning_rate: float = 4e-4  # discriminator Adam learning rate
     foreground_weight: float = 0.0  # extra L1 weight on the shape's pixels: codes spent on color and outline, not
     # on the background's gray level (0 = plain L1, as the 16x16 models were trained)
+    edge_weight: float = 0.0  # extra L1 weight on a 2-pixel band across the outline: sharp corners and points
+    # vs a slightly noisier background (0 = off)
+    small_shape_area: float = 0.0  # scale the two extras by clip(this / shape area in pixels, *area_scale_range), so
+    # a small star's few pixels weigh about as much as a large circle's many (0 = off)
+    area_scale_range: tuple[float, float] = (0.5, 4.0)  # bounds of that scale: a tiny fragment cannot dominate a batch
     model: VQGANConfig = field(default_factory=lambda: VQGAN_CONFIGS["tiny-shapes"])
 
     def __post_init__(self):
@@ -49,6 +58,12 @@ class TinyTrainingConfig:
                              f"{max(self.warmup_steps, 0) + 1} steps.")
         for name in ("steps", "batch_size", "train_images", "restart_every"):
             positive_int(getattr(self, name), name)
+        for name in ("foreground_weight", "edge_weight", "small_shape_area"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be 0 (off) or more.")
+        low, high = self.area_scale_range
+        if not 0 < low <= high:
+            raise ValueError(f"area_scale_range={self.area_scale_range} must be (low, high) with 0 < low <= high.")
 
 
 # The recipe of each bundled tiny VQGAN by load name (``train-vqgan --model NAME`` re-creates it).
@@ -59,6 +74,12 @@ TINY_RECIPES = {
     # so most codes went to its gray levels. Weighting the shape's pixels 10x keeps every color apart.
     "tiny-shapes-8x8": TinyTrainingConfig(steps=1500, batch_size=16, discriminator=False, foreground_weight=9.0,
                                           model=VQGAN_CONFIGS["tiny-shapes-8x8"]),
+    # Lesson 5's tokenizer: 1,024 cosine codes of 8 dims (k-means after the warm-up, dead-code restarts), batch 32,
+    # and L1 weighted towards the shape, its outline and small shapes: small shapes' outlines, not PSNR, limited
+    # what a transformer over these codes could draw (bench/tokenizer_reconstruction.py).
+    "tiny-shapes-8x8-cosine": TinyTrainingConfig(steps=2000, batch_size=32, discriminator=False,
+                                                 foreground_weight=9.0, edge_weight=6.0, small_shape_area=100.0,
+                                                 model=VQGAN_CONFIGS["tiny-shapes-8x8-cosine"]),
 }
 
 
@@ -85,11 +106,22 @@ def restart_dead_codes(vqgan: VQGAN, usage: torch.Tensor, latents: torch.Tensor)
     return len(dead)
 
 
-def pixel_weights(pixels: torch.Tensor, foreground_weight: float) -> torch.Tensor:
-    """(B, 1, H, W) L1 weights: 1 on the background, 1 + foreground_weight on the shape (its brightest channel
-    is above FOREGROUND_LEVEL; the Shapes background stays below 70 of 255)."""
+def pixel_weights(pixels: torch.Tensor, foreground_weight: float, edge_weight: float = 0.0,
+                  small_shape_area: float = 0.0, area_scale_range: tuple[float, float] = (0.5, 4.0)) -> torch.Tensor:
+    """(B, 1, H, W) L1 weights ``1 + (foreground_weight * shape + edge_weight * edge band) * scale``.
+
+    The shape is where the brightest channel is above FOREGROUND_LEVEL (the Shapes background stays below 70 of
+    255); the edge band is the pixels one step inside or outside its outline; ``scale`` is 1, or with
+    ``small_shape_area`` > 0, ``clip(small_shape_area / the shape's area, *area_scale_range)`` per image.
+    """
     foreground = (from_vqgan_range(pixels).amax(1, keepdim=True) * 255 > FOREGROUND_LEVEL).float()  # (B, 1, H, W)
-    return 1 + foreground_weight * foreground
+    grown = F.max_pool2d(foreground, 3, stride=1, padding=1)  # (B, 1, H, W): the shape plus one pixel around it
+    shrunk = -F.max_pool2d(-foreground, 3, stride=1, padding=1)  # the shape less its outermost pixels
+    extra = foreground_weight * foreground + edge_weight * (grown - shrunk)  # (B, 1, H, W)
+    if small_shape_area > 0:
+        area = foreground.sum((2, 3), keepdim=True).clamp(min=1)  # (B, 1, 1, 1) pixels
+        extra = extra * (small_shape_area / area).clamp(*area_scale_range)
+    return 1 + extra
 
 
 def train_tiny_vqgan(settings: TinyTrainingConfig, seed: int = 0, progress: bool = True) -> tuple[VQGAN, dict]:
@@ -98,15 +130,19 @@ def train_tiny_vqgan(settings: TinyTrainingConfig, seed: int = 0, progress: bool
     mmconfig.seed_everything(seed)
     run = _TinyRun(settings)
     pool = shapes_pixels(settings.train_images, seed, settings.model.resolution)  # (n, 3, 32, 32) in [-1, 1]
-    started = time.perf_counter()
+    started, window = time.perf_counter(), []
     bar = tqdm(range(settings.steps), desc="train tiny VQGAN", disable=not progress)
     for step in bar:
         batch = pool[torch.randint(len(pool), (settings.batch_size,))]  # (batch_size, 3, 32, 32)
         reconstruction, rec_loss = run.step(step, batch)
-        if step % 50 == 0:
-            bar.set_postfix(l1=f"{rec_loss:.4f}", psnr=f"{psnr_db(reconstruction, batch):.1f}")
+        window.append((rec_loss, (reconstruction.detach() - batch).abs().mean().item()))
+        if len(window) == CURVE_EVERY or step == settings.steps - 1:
+            run.curve.append({"step": step + 1, "loss": round(sum(w[0] for w in window) / len(window), 5),
+                              "l1": round(sum(w[1] for w in window) / len(window), 5)})
+            window = []
+            bar.set_postfix(loss=f"{run.curve[-1]['loss']:.4f}", psnr=f"{psnr_db(reconstruction, batch):.1f}")
     summary = {"train_seconds": round(time.perf_counter() - started, 1), "codes_restarted": run.restarted}
-    return run.vqgan.eval(), summary
+    return run.vqgan.eval(), {**summary, "loss_curve": run.curve}
 
 
 class _TinyRun:
@@ -124,15 +160,17 @@ class _TinyRun:
         if settings.discriminator:
             self.disc_start = int(settings.steps * settings.disc_start_fraction)
         self.usage = torch.zeros(settings.model.n_embed)  # how often each code was picked since the last restart
-        self.restarted = 0
+        self.restarted, self.curve = 0, []
 
     def step(self, step: int, batch: torch.Tensor) -> tuple[torch.Tensor, float]:
         """One optimiser step of the autoencoder (and of the discriminator once it is on)."""
         settings, vqgan = self.settings, self.vqgan
-        latents = vqgan.encode_to_latents(batch)  # (B, C, h, w)
+        latents = vqgan.quantize.project(vqgan.encode_to_latents(batch))  # (B, C, h, w), unit length if cosine
         quantized, codebook_loss = self.quantize(step, latents)
         reconstruction = vqgan.decode(quantized)  # (B, 3, H, W)
-        rec_loss = ((reconstruction - batch).abs() * pixel_weights(batch, settings.foreground_weight)).mean()
+        weights = pixel_weights(batch, settings.foreground_weight, settings.edge_weight, settings.small_shape_area,
+                                settings.area_scale_range)  # (B, 1, H, W)
+        rec_loss = ((reconstruction - batch).abs() * weights).mean()
         loss = rec_loss + codebook_loss
         if step >= self.disc_start:
             generator_loss = -self.discriminator(reconstruction).mean()

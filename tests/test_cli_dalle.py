@@ -57,6 +57,13 @@ def test_train_vqgan_refuses_an_unknown_model_by_listing_the_recipes(capsys):
     assert "tiny-shapes-4x4" in error and "tiny-shapes-8x8" in error and "Traceback" not in error
 
 
+def test_train_vqgan_refuses_both_discriminator_flags(capsys, tmp_path):
+    argv = ["train-vqgan", "--discriminator", "--no-discriminator", "--steps", "2", "--out", str(tmp_path / "v.st")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "contradict" in error and "Traceback" not in error and not (tmp_path / "v.st").exists()
+
+
 @needs_dalle
 def test_generate_with_dalle_saves_a_png_and_prints_the_strict_verdict(tmp_path, capsys):
     assert main(["generate", "a red star", "--method", "dalle", "--samples", "2", "--out", str(tmp_path)]) == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -108,3 +109,41 @@ def test_checkpoint_round_trip_and_clear_errors(small_model, tmp_path):
         dalle.load_dalle(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="unknown mini DALL-E"):
         dalle.load_dalle("dall-e-3")
+
+
+def test_a_tokenizer_with_another_codebook_size_is_named_with_both_sizes(small_model):
+    other = vqgan.VQGAN(replace(vqgan.VQGAN_CONFIGS["tiny-shapes-8x8"], n_embed=small_model.config.n_codes * 2)).eval()
+    expected = f"{small_model.config.n_codes}-code tokenizer.*has {small_model.config.n_codes * 2} codes"
+    with pytest.raises(checkpoints.CheckpointError, match=expected):
+        dalle.generate_images(small_model, other, None, ["a red star"], candidates=1)
+    with pytest.raises(checkpoints.CheckpointError, match=expected):
+        dalle.complete_lower_half(small_model, other, make_shapes(1, seed=5).images)
+    with pytest.raises(checkpoints.CheckpointError, match=expected):
+        dalle.train_dalle(dalle.DalleConfig(**SMALL), progress=False, vqgan=other)
+
+
+def test_candidates_report_separates_one_sample_pick_any_and_held_out(small_model):
+    rows = [("a red star", "red", "star"), ("a green star", "green", "star")]
+    blank = torch.zeros(2, 3, 3, 32, 32)  # (P, N, 3, H, W): nothing drawn, so nothing passes
+    real = torch.from_numpy(make_shapes(400, seed=3, only=[("red", "star")]).images[:1]).permute(0, 3, 1, 2) / 255
+    blank[0, 2] = real[0]  # the third candidate of the first prompt is a real red star
+    report = dalle.candidates_report(blank, StandInClip(pick=2), rows, holdout=(("green", "star"),))
+    assert report["one_sample"] == 0 and report["any_of_n"] == 0.5 and report["clip_pick"] == 0.5
+    assert report["random_candidate"] == round(1 / 6, 3) and report["any_of_n_held_out"] == 0
+    assert report["images"] == 2 and report["candidates"] == 3
+
+
+class StandInClip:
+    """Scores candidate ``pick`` highest for every prompt."""
+
+    def __init__(self, pick: int):
+        self.pick = pick
+
+    def embed_pixels(self, images):
+        embeddings = torch.zeros(len(images), 2)
+        embeddings[:, 1] = 1
+        embeddings[self.pick] = torch.tensor([1.0, 0.0])
+        return embeddings
+
+    def encode_texts(self, texts):
+        return torch.tensor([[1.0, 0.0]])

@@ -1,6 +1,8 @@
 """mmlesson.unclip: the prior stays on the sphere, the decoder's cache, variations, the prior's measure, loading."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -65,3 +67,13 @@ def test_checkpoints_round_trip_and_refuse_other_kinds(parts, tmp_path):
         unclip.load_unclip(other)
     with pytest.raises(ValueError, match="unknown unCLIP"):
         unclip.load_unclip("dall-e-2")
+
+
+def test_a_tokenizer_with_another_codebook_size_is_named_with_both_sizes(parts):
+    model, _, clip, codes_model = parts
+    other = vqgan.VQGAN(replace(codes_model.config, n_embed=model.config.n_codes * 2)).eval()
+    expected = f"{model.config.n_codes}-code tokenizer.*has {model.config.n_codes * 2} codes"
+    with pytest.raises(checkpoints.CheckpointError, match=expected):
+        unclip.generate_images(model, other, clip, ["a red star"], candidates=1)
+    with pytest.raises(checkpoints.CheckpointError, match=expected):
+        unclip.variations(model, clip, other, make_shapes(1, seed=2).images[0], n=1)

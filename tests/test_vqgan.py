@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from dataclasses import replace
 
 import pytest
 import torch
@@ -236,8 +237,49 @@ def test_tiny_training_runs_and_uses_the_codebook():
     model, summary = vqgan.train_tiny_vqgan(settings, seed=0, progress=False)
     metrics = vqgan.reconstruction_metrics(model, n_images=8, seed=1)
     assert set(metrics) == {"psnr_db", "perplexity", "codes_used"} and metrics["codes_used"] >= 1
-    assert set(summary) == {"codes_restarted", "train_seconds"}
+    assert set(summary) == {"codes_restarted", "train_seconds", "loss_curve"}
+    assert [row["step"] for row in summary["loss_curve"]] == [6]  # one point per 50 steps, and the last step
     assert not torch.equal(model.codebook, VQGAN(settings.model).codebook)  # k-means and training moved the codes
+
+
+def test_cosine_lookup_picks_by_angle_and_decodes_unit_codes():
+    codes = torch.tensor([[10.0, 0.0], [0.1, 0.1]])  # a long code along x, a short one at 45 degrees
+    latents = torch.tensor([0.3, 0.05])[None, :, None, None]  # (1, 2, 1, 1): near the short code, at ~9 degrees
+    by_distance, by_angle = (vqgan.VectorQuantizer(2, 2, 0.25, lookup) for lookup in ("euclidean", "cosine"))
+    for quantizer in (by_distance, by_angle):
+        quantizer.embedding.weight.data.copy_(codes)
+    assert int(by_distance(latents)[2]) == 1 and int(by_angle(latents)[2]) == 0
+    assert torch.allclose(by_angle(latents)[0].flatten(), torch.tensor([1.0, 0.0]))  # the unit code, not (10, 0)
+    model = VQGAN(replace(SMALL, codebook_lookup="cosine")).eval()
+    assert torch.allclose(model.code_vectors.norm(dim=1), torch.ones(SMALL.n_embed), atol=1e-5)
+    grid = torch.zeros(1, 2, 2, dtype=torch.long)
+    expected = model.decode(model.code_vectors[0][None, :, None, None].expand(1, -1, 2, 2))
+    assert torch.allclose(model.decode_indices(grid), expected)
+    with pytest.raises(ValueError, match="codebook_lookup.*euclidean, cosine"):
+        replace(SMALL, codebook_lookup="manhattan")
+
+
+def test_pixel_weights_favour_the_shape_its_outline_and_small_shapes():
+    pixels = torch.full((2, 3, 32, 32), -0.9)  # a dark background
+    pixels[0, :, 8:24, 8:24] = 0.9  # a large bright square (256 px)
+    pixels[1, :, 14:18, 14:18] = 0.9  # a small one (16 px)
+    plain = vqgan.pixel_weights(pixels, 9.0)
+    assert plain[0, 0, 0, 0] == 1 and plain[0, 0, 16, 16] == 10 and plain[0, 0, 7, 7] == 1
+    edged = vqgan.pixel_weights(pixels, 9.0, edge_weight=6.0)
+    assert edged[0, 0, 16, 16] == 10 and edged[0, 0, 8, 8] == 16  # inside; on the outline's inner side
+    assert edged[0, 0, 7, 7] == 7 and edged[0, 0, 0, 0] == 1  # just outside; far away
+    scaled = vqgan.pixel_weights(pixels, 9.0, 6.0, small_shape_area=100.0, area_scale_range=(0.5, 4.0))
+    assert scaled[0, 0, 16, 16] == 1 + 9 * 0.5  # 100 / 256 px, raised to the floor 0.5
+    assert scaled[1, 0, 14, 14] == 1 + 15 * 4.0 and scaled[1, 0, 15, 15] == 1 + 9 * 4.0  # 100 / 16 px, capped at 4
+    assert scaled[1, 0, 0, 0] == 1  # the background keeps weight 1
+
+
+@pytest.mark.parametrize("option, value, message", [("edge_weight", -1.0, "0 \\(off\\) or more"),
+                                                    ("small_shape_area", -5.0, "0 \\(off\\) or more"),
+                                                    ("area_scale_range", (2.0, 1.0), "0 < low <= high")])
+def test_training_settings_refuse_bad_loss_weights(option, value, message):
+    with pytest.raises(ValueError, match=f"{option}.*{message}"):
+        vqgan.TinyTrainingConfig(**{option: value})
 
 
 def test_tiny_training_restarts_on_schedule_and_counts_the_codes(monkeypatch):

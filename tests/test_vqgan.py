@@ -346,6 +346,20 @@ def test_bundled_tiny_vqgan_reconstructs_fresh_shapes(name):
     assert metrics["psnr_db"] > 25 and metrics["codes_used"] > 32
 
 
+def test_tokenizer_report_splits_small_large_and_reads_shapes_with_clip():
+    from mmlesson.models import load_clip
+    from mmlesson.shapes import make_shapes
+
+    clip = load_clip("tiny-shapes", device="cpu")
+    report = vqgan.tokenizer_report(VQGAN(VQGAN_CONFIGS["tiny-shapes-8x8"]).eval(), clip, n_images=20, seed=5)
+    assert {"strict", "strict_small", "strict_large", "strict_star", "strict_originals", "psnr_db", "codes_used",
+            "clip_reads_shape"} <= set(report)
+    assert report["strict"] == 0 and report["strict_originals"] >= 0.9  # an untrained tokenizer keeps nothing
+    originals = make_shapes(40, seed=6)
+    images = torch.from_numpy(originals.images).permute(0, 3, 1, 2).float() / 255
+    assert vqgan.clip_shape_reading(clip, images, originals.attributes) >= 0.9  # real Shapes: CLIP reads them
+
+
 # --- the exercise ---
 
 def test_exercise_straight_through_quantizer(capsys):

@@ -11,7 +11,7 @@ QUICK_ENV  := MMLESSON_QUICK=1 MMLESSON_OFFLINE=1 MPLBACKEND=agg
 CHROMIUM     ?= /usr/bin/chromium
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: install test unit notebooks lab lab-check browser-tools browser-test bench clean
+.PHONY: install test unit notebooks lab lab-check browser-tools browser-test bench badges clean
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ browser-test: browser-tools
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# Every "Open in Colab" badge and COURSE_REPO from pyproject's [project.urls] Repository (a fork: REPO=https://github.com/ME/NAME,
+# or a clone whose origin is on GitHub; either also rewrites pyproject's address).
+badges: install
+	$(BIN)/python -m mmlesson badges $(if $(REPO),--repo $(REPO))
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -202,6 +202,29 @@ def search_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def badges_command(args: argparse.Namespace) -> int:
+    """Write the repository address (--repo, a GitHub origin, or pyproject's) into every badge and COURSE_REPO."""
+    from .badges import repository_url, write_badges
+
+    changed = write_badges(args.repo)
+    for path in changed:
+        print(f"updated {path}")
+    print(f"every badge and COURSE_REPO points to {repository_url()}" + ("" if changed else " (nothing to change)"))
+    return 0
+
+
+def clean_notebook_command(args: argparse.Namespace) -> int:
+    """Clean saved notebooks: finished progress bars as text, no widgets, checked cells tagged (idempotent)."""
+    from .saved_outputs import clean_notebook
+
+    for path in args.notebooks:
+        changes = clean_notebook(path)
+        print(f"{path}: " + (f"{len(changes)} change(s)" if changes else "already clean"))
+        for change in changes if args.verbose else []:
+            print(f"  {change}")
+    return 0
+
+
 GENERATE_METHODS = ("vqgan-clip", "dalle", "unclip")  # generate --method; the first is the default
 DEFAULT_SAMPLES = 16  # candidates the mini DALL-E and unCLIP draw when --samples is not given
 
@@ -356,7 +379,21 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0, help="random seed, for a repeatable image (default: 0)")
     generate.add_argument("--out", default="generated", help="folder the images are written to (default: generated)")
     generate.set_defaults(run=generate_command)
+    _add_notebook_commands(commands)
     return parser
+
+
+def _add_notebook_commands(commands) -> None:
+    badges = commands.add_parser("badges", help="point every 'Open in Colab' badge and COURSE_REPO at the repository")
+    badges.add_argument("--repo", default=None,
+                        help="https://github.com/OWNER/NAME (default: origin when it is on GitHub, else pyproject's "
+                             "[project.urls] Repository); also written into pyproject.toml")
+    badges.set_defaults(run=badges_command)
+    clean = commands.add_parser("clean-notebook", help="clean saved notebooks: finished bars as text, no widgets, "
+                                                       "checked cells tagged")
+    clean.add_argument("notebooks", nargs="+", help="the .ipynb files to clean in place")
+    clean.add_argument("-v", "--verbose", action="store_true", help="list every change")
+    clean.set_defaults(run=clean_notebook_command)
 
 
 def _add_training_commands(commands) -> None:

@@ -8,6 +8,7 @@ Environment variables are read here and nowhere else (CONTRIBUTING.md):
 - ``MMLESSON_OFFLINE=1`` never touch the network; real-weight sections print a skip line.
 - ``MMLESSON_DEVICE``    force ``cpu``, ``cuda`` or ``mps`` (default: cuda, then mps, then cpu).
 - ``MMLESSON_CACHE``     where downloads and indexes go (default ``~/.cache/mmlesson``).
+- ``MMLESSON_THREADS``   torch threads for the process: ``auto`` (default, the thread policy below) or a number.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import os
 import random
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +46,24 @@ def _read_device() -> str | None:
     return raw or None
 
 
+def check_threads(value, what: str = "threads") -> int | None:
+    """A thread count a user asked for: a whole number, 1 or more, or ``None``/``"auto"`` for the policy's choice."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.isdigit():
+        text = int(text)
+    if isinstance(text, bool) or not isinstance(text, int) or text < 1:
+        raise ValueError(f"{what}={value!r} is not a thread count; use 'auto' (the course's policy) "
+                         "or a whole number of torch threads, 1 or more.")
+    return text
+
+
 QUICK: bool = _read_flag("MMLESSON_QUICK")
 OFFLINE: bool = _read_flag("MMLESSON_OFFLINE")
 FORCED_DEVICE: str | None = _read_device()
 CACHE_DIR = Path(os.environ.get("MMLESSON_CACHE") or Path.home() / ".cache" / "mmlesson").expanduser()
+REQUESTED_THREADS: int | None = check_threads(os.environ.get("MMLESSON_THREADS"), "MMLESSON_THREADS")
 IN_COLAB: bool = "google.colab" in sys.modules
 
 
@@ -101,7 +117,6 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
-@contextmanager
 def limit_threads(threads: int = 1):
     """Run the block on at most ``threads`` torch threads, then restore the count.
 
@@ -110,15 +125,96 @@ def limit_threads(threads: int = 1):
     of 0.02 ms for one 1k x 512 query; 35x for the lesson-2 linear probe)."""
     import torch
 
+    return _torch_threads_during(min(threads, torch.get_num_threads()))
+
+
+@contextmanager
+def _torch_threads_during(count: int):
+    """torch on ``count`` threads inside the block, the count before it afterwards."""
+    import torch
+
     before = torch.get_num_threads()
-    if threads >= before:
+    if count == before:
         yield
         return
-    torch.set_num_threads(threads)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# --- the thread policy ---
+# Decision (measured by bench/thread_policy.py, figures in bench/RESULTS.md "Threads on a busy machine"): on a CPU
+# the whole process runs torch on ONE thread, and only large work that really gains opts into more, inside
+# ``large_work()``. The course's models are tiny: each step is hundreds of small kernels, and every parallel kernel
+# hands work to a second thread and waits for it. Idle, that hand-off costs more than it saves (tiny VQGAN+CLIP
+# generation: 0.88 s on one thread against 1.15 s on torch's default two); when any other program keeps one core
+# busy the waiting thread is descheduled for whole scheduler slices (4.8 s beside a pure-Python loop, 7.9 s beside
+# a one-thread torch loop, against 0.9 and 1.2 s on one thread). A learner's laptop always has something else
+# running, so one thread is the default; a user who knows better passes ``threads=`` or sets MMLESSON_THREADS.
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    threads: int  # torch threads for the whole process: 1 keeps tiny models fast on a busy machine
+    large_work_threads: int  # threads inside large_work(): more cores pay only for products large enough
+    reason: str  # one line for setup()'s banner: what was chosen and why
+
+
+def choose_threads(cores: int, device: str = "cpu", requested: int | None = None) -> ThreadPolicy:
+    """The thread policy for a machine with ``cores`` (torch's default count) computing on ``device``."""
+    cores = check_threads(cores, "cores") or 1
+    requested = check_threads(requested)
+    if requested is not None:
+        return ThreadPolicy(requested, requested, f"{requested} of {cores} cores, as asked")
+    if cores == 1:
+        return ThreadPolicy(1, 1, "1 of 1 core")
+    why = "the GPU does the heavy work" if device.split(":")[0] in ("cuda", "mps") else \
+        "tiny models are fastest on one, and stay fast while other programs run"
+    return ThreadPolicy(1, cores, f"1 of {cores} cores ({why}; large work uses {cores}; threads=N to change)")
+
+
+_TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, read before the policy first changes it
+_APPLIED: ThreadPolicy | None = None
+
+
+def torch_default_threads() -> int:
+    """The number of threads torch chose for this process by itself (one per physical core)."""
+    global _TORCH_DEFAULT_THREADS
+    if _TORCH_DEFAULT_THREADS is None:
+        import torch
+
+        _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    return _TORCH_DEFAULT_THREADS
+
+
+def apply_thread_policy(threads: int | str | None = None, device: str | None = None) -> ThreadPolicy:
+    """Set the process-wide torch thread count: ``threads`` if given, else MMLESSON_THREADS, else the policy."""
+    import torch
+
+    global _APPLIED
+    requested = check_threads(threads)
+    requested = requested if requested is not None else REQUESTED_THREADS
+    _APPLIED = choose_threads(torch_default_threads(), device or get_device(), requested)
+    torch.set_num_threads(_APPLIED.threads)
+    return _APPLIED
+
+
+def applied_thread_policy() -> ThreadPolicy | None:
+    """The policy apply_thread_policy() last set, or None when it never ran (torch's own default holds)."""
+    return _APPLIED
+
+
+def large_work(enabled: bool = True):
+    """Run a large product (real CLIP's encoder) on the policy's ``large_work_threads``, then restore the count.
+
+    ``enabled=False`` changes nothing (for a caller whose model may be tiny); without an applied policy torch's own
+    count holds."""
+    import torch
+
+    wanted = _APPLIED.large_work_threads if (_APPLIED and enabled) else torch.get_num_threads()
+    return _torch_threads_during(wanted)
 
 
 def mode_line() -> str:

@@ -145,14 +145,17 @@ def _torch_threads_during(count: int):
 
 
 # --- the thread policy ---
-# Decision (measured by bench/thread_policy.py, figures in bench/RESULTS.md "Threads on a busy machine"): on a CPU
-# the whole process runs torch on ONE thread, and only large work that really gains opts into more, inside
-# ``large_work()``. The course's models are tiny: each step is hundreds of small kernels, and every parallel kernel
-# hands work to a second thread and waits for it. Idle, that hand-off costs more than it saves (tiny VQGAN+CLIP
-# generation: 0.88 s on one thread against 1.15 s on torch's default two); when any other program keeps one core
-# busy the waiting thread is descheduled for whole scheduler slices (4.8 s beside a pure-Python loop, 7.9 s beside
-# a one-thread torch loop, against 0.9 and 1.2 s on one thread). A learner's laptop always has something else
-# running, so one thread is the default; a user who knows better passes ``threads=`` or sets MMLESSON_THREADS.
+# Decision, from bench/thread_policy.py (2-core Xeon; figures in bench/RESULTS.md, "Threads on a busy machine"):
+# on a CPU the process runs torch on ONE thread, and large work opts into more inside ``large_work()``, taking
+# only the cores that no other program is running on at that moment.
+# - Tiny models lose nothing on one thread and keep their speed beside a busy program; on torch's default (one
+#   thread per core) every small parallel kernel waits for a thread that shares its core with the other program:
+#   `generate "a red star"` (tiny, 40 steps) 3.8 s idle either way, 12.9 s beside a pure-Python loop on two
+#   threads against 3.6 s on one; lesson 5's 16 samples 4.4 s against 0.24 s.
+# - Large products do gain from a free core (ViT-B-32, 16 images at 224 px: 0.55 s on two threads, 1.0 s on one)
+#   and lose when the core is taken (1.9 s on two beside the busy loop); so do the tiny CLIP's batch-256 training
+#   steps (3.2 s against 5.5 s idle for 20 steps; 19.1 s against 5.8 s busy). Hence large_work() counts free cores.
+# A user who knows better passes ``threads=`` (setup, apply_thread_policy), ``--threads`` or MMLESSON_THREADS.
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class ThreadPolicy:
     threads: int  # torch threads for the whole process: 1 keeps tiny models fast on a busy machine
     large_work_threads: int  # threads inside large_work(): more cores pay only for products large enough
     reason: str  # one line for setup()'s banner: what was chosen and why
+    adapt_to_load: bool = False  # large work takes only the cores no other program is running on right now
 
 
 def choose_threads(cores: int, device: str = "cpu", requested: int | None = None) -> ThreadPolicy:
@@ -172,7 +176,8 @@ def choose_threads(cores: int, device: str = "cpu", requested: int | None = None
         return ThreadPolicy(1, 1, "1 of 1 core")
     why = "the GPU does the heavy work" if device.split(":")[0] in ("cuda", "mps") else \
         "tiny models are fastest on one, and stay fast while other programs run"
-    return ThreadPolicy(1, cores, f"1 of {cores} cores ({why}; large work uses {cores}; threads=N to change)")
+    return ThreadPolicy(1, cores, f"1 of {cores} cores ({why}; large work uses the free ones, up to {cores}; "
+                                  "threads=N to change)", adapt_to_load=True)
 
 
 _TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, read before the policy first changes it
@@ -207,14 +212,37 @@ def applied_thread_policy() -> ThreadPolicy | None:
 
 
 def large_work(enabled: bool = True):
-    """Run a large product (real CLIP's encoder) on the policy's ``large_work_threads``, then restore the count.
+    """Run a large product (real CLIP's encoder, a training step) on the policy's ``large_work_threads``, or, when it
+    adapts to load, on as many of them as no other program is using right now; then restore the count.
 
     ``enabled=False`` changes nothing (for a caller whose model may be tiny); without an applied policy torch's own
     count holds."""
     import torch
 
-    wanted = _APPLIED.large_work_threads if (_APPLIED and enabled) else torch.get_num_threads()
-    return _torch_threads_during(wanted)
+    if not (_APPLIED and enabled):
+        return _torch_threads_during(torch.get_num_threads())
+    wanted, free = _APPLIED.large_work_threads, free_cores() if _APPLIED.adapt_to_load else None
+    return _torch_threads_during(wanted if free is None else max(1, min(wanted, free)))
+
+
+def free_cores() -> int | None:
+    """Cores that no other process is running on at this moment, or None where it cannot be told (not Linux).
+
+    Reads the kernel's count of runnable threads (/proc/loadavg) and takes away this process's own: about 50 us."""
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        ours = sum(_task_state(task) == "R" for task in Path("/proc/self/task").iterdir())
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, torch_default_threads() - max(0, running - ours))
+
+
+def _task_state(task: Path) -> str:
+    """R (running), S (sleeping), ... of one thread: the field after the command name in its stat file."""
+    try:
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
 
 
 def mode_line() -> str:

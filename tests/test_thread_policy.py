@@ -81,6 +81,31 @@ def test_large_work_uses_the_policys_count_then_restores(monkeypatch):
     assert torch.get_num_threads() == 1
 
 
+@pytest.mark.parametrize("free, expected", [(None, 3), (3, 3), (2, 2), (1, 1), (0, 1)])
+def test_large_work_takes_only_the_free_cores_when_it_adapts(monkeypatch, free, expected):
+    monkeypatch.setattr(config, "_APPLIED", config.ThreadPolicy(1, 3, "test", adapt_to_load=True))
+    monkeypatch.setattr(config, "free_cores", lambda: free)
+    torch.set_num_threads(1)
+    with config.large_work():
+        assert torch.get_num_threads() == expected
+    with config.large_work(enabled=False):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 1
+
+
+def test_the_policy_adapts_to_load_but_an_explicit_count_does_not(monkeypatch):
+    assert config.choose_threads(4).adapt_to_load and not config.choose_threads(4, requested=4).adapt_to_load
+    monkeypatch.setattr(config, "_APPLIED", config.choose_threads(4, requested=3))
+    monkeypatch.setattr(config, "free_cores", lambda: 1)
+    with config.large_work():
+        assert torch.get_num_threads() == 3
+
+
+def test_free_cores_is_a_count_of_this_machines_cores_or_unknown():
+    free = config.free_cores()
+    assert free is None or 0 <= free <= config.torch_default_threads()
+
+
 def test_large_work_without_a_policy_changes_nothing(monkeypatch):
     monkeypatch.setattr(config, "_APPLIED", None)
     torch.set_num_threads(2)

@@ -155,6 +155,8 @@ def _torch_threads_during(count: int):
 # - Large products do gain from a free core (ViT-B-32, 16 images at 224 px: 0.55 s on two threads, 1.0 s on one)
 #   and lose when the core is taken (1.9 s on two beside the busy loop); so do the tiny CLIP's batch-256 training
 #   steps (3.2 s against 5.5 s idle for 20 steps; 19.1 s against 5.8 s busy). Hence large_work() counts free cores.
+# The price: a training run gets the thread count the load allows, step by step, and float sums in another order
+# change its last digits, so two runs on one machine can differ slightly; a fixed count repeats exactly.
 # A user who knows better passes ``threads=`` (setup, apply_thread_policy), ``--threads`` or MMLESSON_THREADS.
 
 

@@ -1,10 +1,10 @@
 """The environment report: what the course needs, what is here, and what to do about what is missing.
 
 ``setup()`` (the first call of every notebook, as ``mmlesson.setup()``) seeds everything, applies the
-thread policy (config.apply_thread_policy) and prints the report as a banner; ``python -m mmlesson doctor`` prints it from a shell and exits non-zero, one line
-per problem, when the course cannot run. Kept out of config.py so that config imports nothing of the
-package; the checks of torch and open_clip import them inside functions, so that a broken install
-is reported rather than crashing the report.
+thread policy (config.apply_thread_policy) and prints the report as a banner; ``python -m mmlesson
+doctor`` prints it from a shell and exits non-zero, one line per problem, when the course cannot run.
+Kept out of config.py so that config imports nothing of the package; the checks of torch and open_clip
+import them inside functions, so that a broken install is reported rather than crashing the report.
 """
 from __future__ import annotations
 

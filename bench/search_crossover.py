@@ -19,7 +19,7 @@ from _common import emit, p50
 
 import numpy as np
 
-SIZES = {128: (1_000, 2_000, 4_000, 8_000, 16_000, 32_000), 512: (250, 500, 1_000, 2_000, 4_000, 8_000)}
+SIZES = {128: (4_000, 8_000, 16_000, 32_000, 64_000, 128_000), 512: (1_000, 2_000, 4_000, 8_000, 16_000, 32_000)}
 
 
 def race(embeddings: np.ndarray, query: np.ndarray, rounds: int, k: int = 10) -> dict:

@@ -46,7 +46,7 @@ REPORT_LINES = 20  # skipped files listed in a printed report before "... and N 
 @dataclass
 class IndexConfig:
     dtype: str = "float32"  # "float16" halves memory and the time of a memory-bound query; scores keep ~3 digits
-    backend: str = "auto"  # "auto": "brute-int8" from 1M stored numbers (rows x dim) up, else "brute"; both exact.
+    backend: str = "auto"  # "auto": "brute-int8" from 8M stored numbers (rows x dim) up, else "brute"; both exact.
     # "brute-int8" is ~4x faster per query at 100k x 512 for n x dim more bytes; "faiss-*" pay a build for 1M+
     batch_size: int = 256  # images per encode call: larger is faster until memory runs out
     max_pixels: int = 64_000_000  # larger images are skipped: decoding one could exhaust memory

@@ -21,8 +21,8 @@ and the measurement of how query time grows with the collection.
 Storage is float32, or float16 on request (half the memory). A single query at 100k images is
 memory-bound: its time is about the bytes it reads over the machine's memory bandwidth. Search is exact
 and built in by default (backend="auto"): small collections are scored row by row in float32 ("brute");
-from a million stored numbers (2,000 images at dim 512) "brute-int8" takes over: it adds 8-bit codes (one
-byte per number, +25% of float32's memory, on top of the stored rows), scores them first and rescores
+from 8 million stored numbers (16,000 images at dim 512, 62,500 at dim 128) "brute-int8" takes over: it
+adds 8-bit codes (one byte per number, +25% of float32's memory, on top of the stored rows), scores them first and rescores
 exactly every row the 8-bit error bound cannot rule out, so it returns float32's top k while reading a
 quarter of the bytes. FAISS backends ("faiss-flat" exact, "faiss-hnsw"/"faiss-ivf" approximate) are for
 collections of millions.

@@ -28,10 +28,13 @@ from .ranking import top_k
 APPROXIMATE_BACKENDS = ("faiss-hnsw", "faiss-ivf")
 BACKENDS = ("auto", "brute", "brute-int8", "faiss-flat") + APPROXIMATE_BACKENDS
 PARALLEL_MIN_ELEMENTS = 4_000_000  # below this many stored numbers (8 MB in float16), torch scores on one thread
-# "auto" picks brute-int8 from this many stored numbers (rows x dim) up: where it starts to beat float32 brute
-# force on one query (bench/search_crossover.py measures both sides; figures in bench/RESULTS.md).
-INT8_MIN_NUMBERS = 1_000_000
-SINGLE_QUERY_THREADS = 1  # torch threads for one int8 query (a memory-bound matrix-vector product); see below
+# "auto" picks brute-int8 from this many stored numbers (rows x dim) up. Measured side by side, one query, top 10,
+# int8 / float32 time (bench/search_crossover.py, 2026-12-04, 2 shared cores, two runs): 1.13-1.35 at 1.02M numbers,
+# 0.88-1.02 at 2.05M, 1.02-1.11 at 4.10M (float32 brute force uses two threads from 4M, an int8 query one),
+# 0.87-0.88 at 8.19M, 0.60-0.77 at 16.4M, at dim 128 and 512 alike; at 100k x 512, 0.34 (search_bruteforce.py).
+# Below, float32 is as fast or faster and costs no extra memory.
+INT8_MIN_NUMBERS = 8_000_000
+SINGLE_QUERY_THREADS = 1  # torch threads for one int8 query: a memory-bound matrix-vector product (bench/RESULTS.md)
 BUILD_OPTIONS = ("hnsw_neighbors", "hnsw_ef_construction", "ivf_lists")  # config fields a FAISS build depends on
 
 

@@ -180,7 +180,7 @@ def index_command(args: argparse.Namespace) -> int:
 
     index = index_folder(args.folder, args.model, args.out, **_given(args, "batch_size"))
     out = Path(args.out) if args.out else default_index_dir(args.folder)
-    print(f"index at {out}: {len(index)} images ({index.model_name}, dim {index.embed_dim}, {index.config.dtype})")
+    print(f"index at {out}: {index.summary()}")
     return 0
 
 

@@ -3,9 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# torch and torchvision must come from the registry as a matched pair: a CPU-only torch wheel
+# torch and torchvision are always installed together, as a matched pair from one index: a CPU-only torch wheel
 # found on local disk cannot load PyPI's torchvision (`operator torchvision::nms does not exist`).
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+# Which build of that pair goes into .venv (README, "Install size"):
+#   auto      (default) `cpu` on Linux x86_64 without an NVIDIA driver (no `nvidia-smi`), else `registry`;
+#   cpu       PyTorch's own CPU-only build (about 0.2 GB to download instead of about 3 GB of CUDA libraries);
+#   registry  the package registry's build: bundles CUDA on Linux x86_64, CPU-only on macOS, Windows and Linux aarch64.
+# `cpu` falls back to `registry` when PyTorch's index cannot be reached (CI machines reach only the registry).
+# Changing TORCH after an install needs `make clean` first.
+TORCH ?= auto
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 QUICK_ENV  := MMLESSON_QUICK=1 MMLESSON_OFFLINE=1 MPLBACKEND=agg
 # The browser test's Chromium and driver (Debian's packages; override on other systems).
 CHROMIUM     ?= /usr/bin/chromium
@@ -17,9 +25,21 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH_PAIR)
+	@build="$(TORCH)"; \
+	if [ "$$build" = auto ]; then \
+	  if [ "$$(uname -sm)" = "Linux x86_64" ] && ! command -v nvidia-smi >/dev/null 2>&1; then build=cpu; else build=registry; fi; \
+	fi; \
+	case "$$build" in \
+	  cpu) echo "torch: PyTorch's CPU-only build, from $(TORCH_CPU_INDEX)"; \
+	       $(BIN)/python -m pip install --quiet --retries 1 --index-url $(TORCH_CPU_INDEX) $(TORCH_PAIR) \
+	       || { echo "torch: PyTorch's CPU index could not be used; installing the registry's build instead"; \
+	            $(BIN)/python -m pip install --quiet $(TORCH_PAIR); } ;; \
+	  registry) echo "torch: the registry's build"; $(BIN)/python -m pip install --quiet $(TORCH_PAIR) ;; \
+	  *) echo "TORCH=$(TORCH) is not a choice: use TORCH=auto, TORCH=cpu or TORCH=registry"; exit 2 ;; \
+	esac
 	$(BIN)/python -m pip install --quiet -e '.[dev]' $(TORCH_PAIR)
-	$(BIN)/python -c "import torch, torchvision, open_clip; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'open_clip', open_clip.__version__)"
+	$(BIN)/python -c "import torch, torchvision, open_clip; print('torch', torch.__version__, '(CUDA ' + torch.version.cuda + ')' if torch.version.cuda else '(CPU-only)', 'torchvision', torchvision.__version__, 'open_clip', open_clip.__version__)"
+	@du -sh $(VENV) | sed 's/^/venv size: /'
 	touch $(STAMP)
 
 test: install unit notebooks

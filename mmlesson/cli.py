@@ -21,6 +21,9 @@ from . import checks
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command != "doctor":  # doctor reports a broken torch instead of importing it here
+            from .config import apply_thread_policy
+            apply_thread_policy(args.threads)
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError) as error:  # our own clear messages: no traceback soup
         print(f"mmlesson {args.command}: {error}", file=sys.stderr)
@@ -336,8 +339,20 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
+def thread_count(text: str) -> int | None:
+    """argparse type: 'auto' or a whole number of torch threads, 1 or more."""
+    from .config import check_threads
+
+    try:
+        return check_threads(text, "--threads")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmlesson", description="mmlesson: the course's command line.")
+    parser.add_argument("--threads", type=thread_count, default=None,
+                        help="torch threads for this run (default: auto, the course's policy; also MMLESSON_THREADS)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     commands.add_parser("doctor", help="check that the course can run here").set_defaults(run=doctor_command)

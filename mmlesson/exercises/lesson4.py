@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ..generate import spherical_distance
 from ..vqgan import lookup_codes, nearest_codes, straight_through_quantize
 from ._checking import Exercise, run_check
+from ._report import Hint
 
 
 # --- guided generation ---
@@ -25,6 +26,10 @@ def _spherical_cases() -> list[tuple]:
     return cases
 
 
+UNIT_INPUTS = "images, texts = F.normalize(image_embeddings, dim=-1), F.normalize(text_embeddings, dim=-1)"
+SPHERICAL = "return 2 * torch.arcsin((images[:, None, :] - texts[None, :, :]).norm(dim=-1) / 2) ** 2  # (B, P)"
+
+
 def check_spherical_distance_loss(fn: Callable) -> Callable:
     """fn(image_embeddings (B, D), text_embeddings (P, D)) -> (B, P): 2 * arcsin(|a - b| / 2)^2 on unit vectors."""
     def chord(images, texts):
@@ -32,16 +37,17 @@ def check_spherical_distance_loss(fn: Callable) -> Callable:
 
     mistakes = [
         (lambda images, texts: 2 * torch.arcsin(chord(images, texts) / 2) ** 2,
-         "normalise both inputs to unit length first (F.normalize(x, dim=-1)): the formula holds on the sphere"),
+         Hint("normalise both inputs to unit length first: the formula holds on the sphere", UNIT_INPUTS)),
         (lambda images, texts: 1 - F.normalize(images, dim=-1) @ F.normalize(texts, dim=-1).T,
-         "that is the cosine distance 1 - cos; VQGAN+CLIP uses the squared great-circle distance "
-         "2 * arcsin(|a - b| / 2) ** 2"),
+         Hint("that is the cosine distance 1 - cos; VQGAN+CLIP uses the squared great-circle distance "
+              "2 * arcsin(|a - b| / 2) ** 2", SPHERICAL)),
         (lambda images, texts: 2 * torch.arcsin(chord(F.normalize(images, dim=-1), F.normalize(texts, dim=-1)) / 2),
-         "square the arcsin: 2 * arcsin(|a - b| / 2) ** 2 (the square makes it smooth where a = b)"),
+         Hint("square the arcsin: 2 * arcsin(|a - b| / 2) ** 2 (the square makes it smooth where a = b)", SPHERICAL)),
     ]
     exercise = Exercise("spherical_distance_loss", spherical_distance, _spherical_cases(), mistakes,
-                        generic_hint="expected 2 * arcsin(|a - b| / 2) ** 2 for every (image, text) pair of "
-                                     "normalised embeddings, shape (n_images, n_texts)")
+                        generic_hint=Hint("expected 2 * arcsin(|a - b| / 2) ** 2 for every (image, text) pair of "
+                                          "normalised embeddings, shape (n_images, n_texts)",
+                                          f"{UNIT_INPUTS}\n{SPHERICAL}"))
     return run_check(exercise, fn).function
 
 
@@ -78,6 +84,12 @@ def _quantizer_probe(function: Callable) -> Callable:
     return probe
 
 
+FLATTEN = "flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])  # (B*H*W, C)"
+NEAREST = "indices = torch.cdist(flat, codebook).argmin(dim=1)  # (B*H*W,)"
+LOOK_UP = "quantized = codebook[indices].reshape(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)"
+STRAIGHT_THROUGH = "return latents + (quantized - latents).detach()"
+
+
 def check_straight_through_quantizer(fn: Callable) -> Callable:
     """fn(latents (B, C, H, W), codebook (K, C)) -> (B, C, H, W): each C-vector replaced by its nearest
     codebook row (Euclidean), with the gradient passed straight through to the latents."""
@@ -94,18 +106,21 @@ def check_straight_through_quantizer(fn: Callable) -> Callable:
 
     mistakes = [
         (lambda latents, codebook: lookup_codes(nearest_codes(latents, codebook), codebook),
-         "the values are right but no gradient reaches the latents: return latents + (quantized - latents).detach() "
-         "so the backward pass skips the non-differentiable lookup"),
-        (by_dot_product, "nearest means the smallest Euclidean distance ||z - e||, not the largest dot product z.e: "
-                         "codebook rows have different lengths"),
-        (channels_not_moved_last, "each latent vector is the C channels at one (h, w) position: move channels last "
-                                  "(permute(0, 2, 3, 1)) before flattening to (B*H*W, C), and back afterwards"),
+         Hint("the values are right but no gradient reaches the latents: the backward pass must skip the "
+              "non-differentiable lookup", STRAIGHT_THROUGH)),
+        (by_dot_product, Hint("nearest means the smallest Euclidean distance ||z - e||, not the largest dot product "
+                              "z.e: codebook rows have different lengths", NEAREST)),
+        (channels_not_moved_last, Hint("each latent vector is the C channels at one (h, w) position: move channels "
+                                       "last before flattening to (B*H*W, C), and back afterwards",
+                                       f"{FLATTEN}\n{LOOK_UP}")),
         (lambda latents, codebook: nearest_codes(latents, codebook),
-         "you returned the code indices; return the codebook vectors at those indices, shape (B, C, H, W)"),
+         Hint("you returned the code indices; return the codebook vectors at those indices, shape (B, C, H, W)",
+              LOOK_UP)),
     ]
     exercise = Exercise("straight_through_quantizer", _quantizer_probe(straight_through_quantize), _quantizer_cases(),
                         [(_quantizer_probe(wrong), hint) for wrong, hint in mistakes],
-                        generic_hint="expected the nearest codebook vector at every position, shape (B, C, H, W), "
-                                     "with gradient d output / d latents = identity")
+                        generic_hint=Hint("expected the nearest codebook vector at every position, shape "
+                                          "(B, C, H, W), with gradient d output / d latents = identity",
+                                          f"{FLATTEN}\n{NEAREST}\n{LOOK_UP}\n{STRAIGHT_THROUGH}"))
     result = run_check(exercise, _quantizer_probe(fn))
     return fn if result.status == "passed" else straight_through_quantize

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..transformer import causal_mask, top_k_filter
 from ._checking import Exercise, run_check
+from ._report import Hint
 
 
 # --- the causal mask (with past positions in a KV cache) ---
@@ -26,23 +27,28 @@ def _as_float_mask(function: Callable) -> Callable:
     return probe
 
 
+CAUSAL = "return torch.ones(length, past + length, dtype=torch.bool).tril(diagonal=past)"
+
+
 def check_causal_mask(fn: Callable) -> Callable:
     """fn(past, length) -> (length, past + length) booleans: True where query i (at position past + i)
     may attend to key j, i.e. j <= past + i."""
     mistakes = [
         (lambda past, length: torch.ones(length, past + length, dtype=torch.bool).tril(),
-         "the new queries sit after the `past` cached positions: query i is at position past + i, so it sees "
-         "keys 0 .. past + i (tril(diagonal=past))"),
+         Hint("the new queries sit after the `past` cached positions: query i is at position past + i, so it sees "
+              "keys 0 .. past + i", CAUSAL)),
         (lambda past, length: torch.ones(length, past + length, dtype=torch.bool).tril(diagonal=past - 1),
-         "a position may attend to itself: keep the diagonal (j <= past + i, not j < past + i)"),
+         Hint("a position may attend to itself: keep the diagonal (j <= past + i, not j < past + i)", CAUSAL)),
         (lambda past, length: torch.ones(length, past + length, dtype=torch.bool).triu(diagonal=past),
-         "that lets each query see the future and not the past: keep the lower triangle (tril), not triu"),
+         Hint("that lets each query see the future and not the past: keep the lower triangle (tril), not triu",
+              CAUSAL)),
         (lambda past, length: torch.ones(length, length, dtype=torch.bool).tril(),
-         "the keys include the cached ones: the mask has past + length columns"),
+         Hint("the keys include the cached ones: the mask has past + length columns", CAUSAL)),
     ]
     exercise = Exercise("causal_mask", _as_float_mask(causal_mask), _mask_cases(),
                         [(_as_float_mask(wrong), hint) for wrong, hint in mistakes],
-                        generic_hint="expected (length, past + length) booleans, True where key j <= past + i")
+                        generic_hint=Hint("expected (length, past + length) booleans, True where key j <= past + i",
+                                          CAUSAL))
     result = run_check(exercise, _as_float_mask(fn))
     if result.status == "passed":
         return fn
@@ -59,6 +65,10 @@ def _top_k_cases() -> list[tuple]:
         logits = torch.randperm(batch * vocab, generator=generator).reshape(batch, vocab).float() / 7 - 2
         cases.append((logits, k))
     return cases
+
+
+KTH_LARGEST = "kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1): each row's k-th largest"
+MASK_BELOW = "return logits.masked_fill(logits < kth, float('-inf'))"
 
 
 def check_top_k_filter(fn: Callable) -> Callable:
@@ -80,14 +90,17 @@ def check_top_k_filter(fn: Callable) -> Callable:
         return logits.masked_fill(logits < kth, float("-inf"))
 
     mistakes = [
-        (keep_smallest, "you kept the k smallest logits: topk returns the largest by default; keep those"),
-        (zero_the_rest, "a logit of 0 still has probability after softmax: set the others to float('-inf')"),
-        (one_too_few, "you kept k - 1 tokens: mask logits strictly below the k-th largest (<, not <=)"),
-        (whole_batch, "take the k largest of each row (dim=-1), not of the whole batch"),
+        (keep_smallest, Hint("you kept the k smallest logits: topk returns the largest by default; keep those",
+                             f"{KTH_LARGEST}\n{MASK_BELOW}")),
+        (zero_the_rest, Hint("a logit of 0 still has probability after softmax: set the others to float('-inf')",
+                             MASK_BELOW)),
+        (one_too_few, Hint("you kept k - 1 tokens: mask logits strictly below the k-th largest (<, not <=)",
+                           MASK_BELOW)),
+        (whole_batch, Hint("take the k largest of each row (dim=-1), not of the whole batch", KTH_LARGEST)),
     ]
     exercise = Exercise("top_k_filter", top_k_filter, _top_k_cases(), mistakes,
-                        generic_hint="expected each row's k largest logits unchanged and -inf everywhere else, "
-                                     "shape (B, V)")
+                        generic_hint=Hint("expected each row's k largest logits unchanged and -inf everywhere "
+                                          "else, shape (B, V)", f"{KTH_LARGEST}\n{MASK_BELOW}"))
     return run_check(exercise, fn).function
 
 
@@ -114,6 +127,11 @@ def _rerank_cases() -> list[tuple]:
     return cases
 
 
+COSINES = ("similarities = torch.einsum('pnd,pd->pn', F.normalize(image_embeddings, dim=-1), "
+           "F.normalize(text_embeddings, dim=-1))  # (P, N)")
+BEST = "return similarities.argmax(dim=1)  # (P,): one index per prompt"
+
+
 def check_best_candidates(fn: Callable) -> Callable:
     """fn(image_embeddings (P, N, D), text_embeddings (P, D)) -> (P,) index of the best candidate per prompt."""
     def scores(images, texts):
@@ -121,13 +139,15 @@ def check_best_candidates(fn: Callable) -> Callable:
 
     mistakes = [
         (lambda images, texts: scores(images, texts).argmin(dim=1),
-         "you kept the worst candidate: the best has the highest similarity (argmax)"),
+         Hint("you kept the worst candidate: the best has the highest similarity", BEST)),
         (lambda images, texts: torch.einsum("pnd,pd->pn", images, texts).argmax(dim=1),
-         "normalise the embeddings first: a raw dot product favours long vectors, not matching ones"),
+         Hint("normalise the embeddings first: a raw dot product favours long vectors, not matching ones",
+              COSINES)),
         (lambda images, texts: scores(images, texts).argmax(dim=0),
-         "take the argmax over the candidates of each prompt (dim=1), giving one index per prompt"),
+         Hint("take the argmax over the candidates of each prompt, giving one index per prompt", BEST)),
     ]
     exercise = Exercise("best_candidates", best_candidates, _rerank_cases(), mistakes,
-                        generic_hint="expected one index per prompt (shape (P,)): the candidate whose normalised "
-                                     "embedding has the highest cosine with its prompt's")
+                        generic_hint=Hint("expected one index per prompt (shape (P,)): the candidate whose "
+                                          "normalised embedding has the highest cosine with its prompt's",
+                                          f"{COSINES}\n{BEST}"))
     return run_check(exercise, fn).function

@@ -33,7 +33,7 @@ POSITIVES = ("identical", "true")  # which captions in a batch count as right an
 
 @dataclass
 class TrainConfig:
-    steps: int = 500  # ~50 s on 2 cores; 200 steps already gives ~90% zero-shot
+    steps: int = 500  # ~90 s on 2 cores (bench/RESULTS.md); 185 steps already reach ~97% zero-shot
     batch_size: int = 256  # larger batches give more negatives per step but cost linearly
     learning_rate: float = 2e-3  # AdamW peak; the tiny model tolerates high rates thanks to BatchNorm
     weight_decay: float = 0.05

@@ -67,7 +67,7 @@ browser-tools: install
 	  else \
 	    echo "make browser-test needs Chromium and its driver ($(CHROMIUM), $(CHROMEDRIVER))."; \
 	    echo "Install them with: sudo apt-get install -y chromium chromium-driver   (Debian/Ubuntu)"; \
-	    echo "or set CHROMIUM=... CHROMEDRIVER=... (README, Troubleshooting: the browser test on a laptop)."; \
+	    echo "or set CHROMIUM=... CHROMEDRIVER=... (README, For maintainers: the browser test on a laptop)."; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -19,7 +19,7 @@ QUICK_ENV  := MMLESSON_QUICK=1 MMLESSON_OFFLINE=1 MPLBACKEND=agg
 CHROMIUM     ?= /usr/bin/chromium
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: install test unit notebooks lab lab-check browser-tools browser-test bench clean
+.PHONY: install test unit notebooks lab lab-check browser-tools browser-test bench badges clean
 
 install: $(STAMP)
 
@@ -67,7 +67,7 @@ browser-tools: install
 	  else \
 	    echo "make browser-test needs Chromium and its driver ($(CHROMIUM), $(CHROMEDRIVER))."; \
 	    echo "Install them with: sudo apt-get install -y chromium chromium-driver   (Debian/Ubuntu)"; \
-	    echo "or set CHROMIUM=... CHROMEDRIVER=... (README, Troubleshooting: the browser test on a laptop)."; \
+	    echo "or set CHROMIUM=... CHROMEDRIVER=... (README, For maintainers: the browser test on a laptop)."; \
 	    exit 1; \
 	  fi; \
 	fi
@@ -77,6 +77,11 @@ browser-test: browser-tools
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# Every "Open in Colab" badge and COURSE_REPO from pyproject's [project.urls] Repository (a fork: REPO=https://github.com/ME/NAME,
+# or a clone whose origin is on GitHub; either also rewrites pyproject's address).
+badges: install
+	$(BIN)/python -m mmlesson badges $(if $(REPO),--repo $(REPO))
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,7 @@
-"""Shared bits for bench scripts: every script prints exactly one JSON line via ``emit``."""
+"""Shared bits for bench scripts: every script prints exactly one JSON line via ``emit``.
+
+Importing it applies the course's thread policy (config.apply_thread_policy), as setup() and the command line
+do, so that a bench measures what a user's process runs; never set OMP_NUM_THREADS by hand for a bench."""
 from __future__ import annotations
 
 import json
@@ -10,6 +13,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from mmlesson import config  # noqa: E402  (after the path line above)
+
+THREAD_POLICY = config.apply_thread_policy()  # the process's default, as a user's process gets it
 
 
 def machine() -> dict:
@@ -24,6 +31,7 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "thread_policy": THREAD_POLICY.reason, "load_average_1min": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "torch": torch.__version__.split("+")[0]}
 
 

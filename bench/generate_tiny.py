@@ -46,7 +46,6 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--limit", type=int, default=len(CLASSES), help="only the first N prompts (a smoke run)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
     preset = PRESETS["tiny"]
     clip, vqgan = load_clip(preset.clip, "cpu"), load_vqgan(preset.vqgan, "cpu")
     pairs = CLASSES[:args.limit]

@@ -44,7 +44,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=300, help="images per negative control (fresh Shapes: 3x)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
     fresh = make_shapes(3 * args.n, seed=FRESH_SEED)
     prompts = [f"a {a.color} {a.shape}" for a in fresh.attributes]
     full = [f"a {a.size} {a.color} {a.shape} {a.position}" for a in fresh.attributes]

@@ -21,6 +21,9 @@ from . import checks
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command != "doctor":  # doctor reports a broken torch instead of importing it here
+            from .config import apply_thread_policy
+            apply_thread_policy(args.threads)
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError) as error:  # our own clear messages: no traceback soup
         print(f"mmlesson {args.command}: {error}", file=sys.stderr)
@@ -185,7 +188,7 @@ def index_command(args: argparse.Namespace) -> int:
 
     index = index_folder(args.folder, args.model, args.out, **_given(args, "batch_size"))
     out = Path(args.out) if args.out else default_index_dir(args.folder)
-    print(f"index at {out}: {len(index)} images ({index.model_name}, dim {index.embed_dim}, {index.config.dtype})")
+    print(f"index at {out}: {index.summary()}")
     return 0
 
 
@@ -207,6 +210,29 @@ def search_command(args: argparse.Namespace) -> int:
         print(json.dumps([result.to_dict() for result in results], indent=1))
     else:
         print(format_table(results))
+    return 0
+
+
+def badges_command(args: argparse.Namespace) -> int:
+    """Write the repository address (--repo, a GitHub origin, or pyproject's) into every badge and COURSE_REPO."""
+    from .badges import repository_url, write_badges
+
+    changed = write_badges(args.repo)
+    for path in changed:
+        print(f"updated {path}")
+    print(f"every badge and COURSE_REPO points to {repository_url()}" + ("" if changed else " (nothing to change)"))
+    return 0
+
+
+def clean_notebook_command(args: argparse.Namespace) -> int:
+    """Clean saved notebooks: finished progress bars as text, no widgets, checked cells tagged (idempotent)."""
+    from .saved_outputs import clean_notebook
+
+    for path in args.notebooks:
+        changes = clean_notebook(path)
+        print(f"{path}: " + (f"{len(changes)} change(s)" if changes else "already clean"))
+        for change in changes if args.verbose else []:
+            print(f"  {change}")
     return 0
 
 
@@ -344,8 +370,20 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
+def thread_count(text: str) -> int | None:
+    """argparse type: 'auto' or a whole number of torch threads, 1 or more."""
+    from .config import check_threads
+
+    try:
+        return check_threads(text, "--threads")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmlesson", description="mmlesson: the course's command line.")
+    parser.add_argument("--threads", type=thread_count, default=None,
+                        help="torch threads for this run (default: auto, the course's policy; also MMLESSON_THREADS)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     commands.add_parser("doctor", help="check that the course can run here").set_defaults(run=doctor_command)
@@ -364,7 +402,21 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0, help="random seed, for a repeatable image (default: 0)")
     generate.add_argument("--out", default="generated", help="folder the images are written to (default: generated)")
     generate.set_defaults(run=generate_command)
+    _add_notebook_commands(commands)
     return parser
+
+
+def _add_notebook_commands(commands) -> None:
+    badges = commands.add_parser("badges", help="point every 'Open in Colab' badge and COURSE_REPO at the repository")
+    badges.add_argument("--repo", default=None,
+                        help="https://github.com/OWNER/NAME (default: origin when it is on GitHub, else pyproject's "
+                             "[project.urls] Repository); also written into pyproject.toml")
+    badges.set_defaults(run=badges_command)
+    clean = commands.add_parser("clean-notebook", help="clean saved notebooks: finished bars as text, no widgets, "
+                                                       "checked cells tagged")
+    clean.add_argument("notebooks", nargs="+", help="the .ipynb files to clean in place")
+    clean.add_argument("-v", "--verbose", action="store_true", help="list every change")
+    clean.set_defaults(run=clean_notebook_command)
 
 
 def _add_training_commands(commands) -> None:

@@ -8,6 +8,7 @@ Environment variables are read here and nowhere else (CONTRIBUTING.md):
 - ``MMLESSON_OFFLINE=1`` never touch the network; real-weight sections print a skip line.
 - ``MMLESSON_DEVICE``    force ``cpu``, ``cuda`` or ``mps`` (default: cuda, then mps, then cpu).
 - ``MMLESSON_CACHE``     where downloads and indexes go (default ``~/.cache/mmlesson``).
+- ``MMLESSON_THREADS``   torch threads for the process: ``auto`` (default, the thread policy below) or a number.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import os
 import random
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +46,24 @@ def _read_device() -> str | None:
     return raw or None
 
 
+def check_threads(value, what: str = "threads") -> int | None:
+    """A thread count a user asked for: a whole number, 1 or more, or ``None``/``"auto"`` for the policy's choice."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.isdigit():
+        text = int(text)
+    if isinstance(text, bool) or not isinstance(text, int) or text < 1:
+        raise ValueError(f"{what}={value!r} is not a thread count; use 'auto' (the course's policy) "
+                         "or a whole number of torch threads, 1 or more.")
+    return text
+
+
 QUICK: bool = _read_flag("MMLESSON_QUICK")
 OFFLINE: bool = _read_flag("MMLESSON_OFFLINE")
 FORCED_DEVICE: str | None = _read_device()
 CACHE_DIR = Path(os.environ.get("MMLESSON_CACHE") or Path.home() / ".cache" / "mmlesson").expanduser()
+REQUESTED_THREADS: int | None = check_threads(os.environ.get("MMLESSON_THREADS"), "MMLESSON_THREADS")
 IN_COLAB: bool = "google.colab" in sys.modules
 
 
@@ -101,7 +117,6 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
-@contextmanager
 def limit_threads(threads: int = 1):
     """Run the block on at most ``threads`` torch threads, then restore the count.
 
@@ -110,15 +125,126 @@ def limit_threads(threads: int = 1):
     of 0.02 ms for one 1k x 512 query; 35x for the lesson-2 linear probe)."""
     import torch
 
+    return _torch_threads_during(min(threads, torch.get_num_threads()))
+
+
+@contextmanager
+def _torch_threads_during(count: int):
+    """torch on ``count`` threads inside the block, the count before it afterwards."""
+    import torch
+
     before = torch.get_num_threads()
-    if threads >= before:
+    if count == before:
         yield
         return
-    torch.set_num_threads(threads)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# --- the thread policy ---
+# Decision, from bench/thread_policy.py (2-core Xeon; figures in bench/RESULTS.md, "Threads on a busy machine"):
+# on a CPU the process runs torch on ONE thread, and large work opts into more inside ``large_work()``, taking
+# only the cores that no other program is running on at that moment.
+# - Tiny models lose nothing on one thread and keep their speed beside a busy program; on torch's default (one
+#   thread per core) every small parallel kernel waits for a thread that shares its core with the other program:
+#   `generate "a red star"` (tiny, 40 steps) 3.8 s idle either way, 12.9 s beside a pure-Python loop on two
+#   threads against 3.6 s on one; lesson 5's 16 samples 4.4 s against 0.24 s.
+# - Large products do gain from a free core (ViT-B-32, 16 images at 224 px: 0.55 s on two threads, 1.0 s on one)
+#   and lose when the core is taken (1.9 s on two beside the busy loop); so do the tiny CLIP's batch-256 training
+#   steps (3.2 s against 5.5 s idle for 20 steps; 19.1 s against 5.8 s busy). Hence large_work() counts free cores.
+# The price: a training run gets the thread count the load allows, step by step, and float sums in another order
+# change its last digits, so two runs on one machine can differ slightly; a fixed count repeats exactly.
+# A user who knows better passes ``threads=`` (setup, apply_thread_policy), ``--threads`` or MMLESSON_THREADS.
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    threads: int  # torch threads for the whole process: 1 keeps tiny models fast on a busy machine
+    large_work_threads: int  # threads inside large_work(): more cores pay only for products large enough
+    reason: str  # one line for setup()'s banner: what was chosen and why
+    adapt_to_load: bool = False  # large work takes only the cores no other program is running on right now
+
+
+def choose_threads(cores: int, device: str = "cpu", requested: int | None = None) -> ThreadPolicy:
+    """The thread policy for a machine with ``cores`` (torch's default count) computing on ``device``."""
+    cores = check_threads(cores, "cores") or 1
+    requested = check_threads(requested)
+    if requested is not None:
+        return ThreadPolicy(requested, requested, f"{requested} of {cores} cores, as asked")
+    if cores == 1:
+        return ThreadPolicy(1, 1, "1 of 1 core")
+    why = "the GPU does the heavy work" if device.split(":")[0] in ("cuda", "mps") else \
+        "tiny models are fastest on one, and stay fast while other programs run"
+    return ThreadPolicy(1, cores, f"1 of {cores} cores ({why}; large work uses the free ones, up to {cores}; "
+                                  "threads=N to change)", adapt_to_load=True)
+
+
+_TORCH_DEFAULT_THREADS: int | None = None  # torch's own count, read before the policy first changes it
+_APPLIED: ThreadPolicy | None = None
+
+
+def torch_default_threads() -> int:
+    """The number of threads torch chose for this process by itself (one per physical core)."""
+    global _TORCH_DEFAULT_THREADS
+    if _TORCH_DEFAULT_THREADS is None:
+        import torch
+
+        _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    return _TORCH_DEFAULT_THREADS
+
+
+def apply_thread_policy(threads: int | str | None = None, device: str | None = None) -> ThreadPolicy:
+    """Set the process-wide torch thread count: ``threads`` if given, else MMLESSON_THREADS, else the policy."""
+    import torch
+
+    global _APPLIED
+    requested = check_threads(threads)
+    requested = requested if requested is not None else REQUESTED_THREADS
+    _APPLIED = choose_threads(torch_default_threads(), device or get_device(), requested)
+    torch.set_num_threads(_APPLIED.threads)
+    return _APPLIED
+
+
+def applied_thread_policy() -> ThreadPolicy | None:
+    """The policy apply_thread_policy() last set, or None when it never ran (torch's own default holds)."""
+    return _APPLIED
+
+
+def large_work(enabled: bool = True):
+    """Run a large product (real CLIP's encoder, a training step) on the policy's ``large_work_threads``, or, when it
+    adapts to load, on as many of them as no other program is using right now; then restore the count.
+
+    ``enabled=False`` changes nothing (for a caller whose model may be tiny); without an applied policy torch's own
+    count holds."""
+    import torch
+
+    if not (_APPLIED and enabled):
+        return _torch_threads_during(torch.get_num_threads())
+    wanted, free = _APPLIED.large_work_threads, free_cores() if _APPLIED.adapt_to_load else None
+    return _torch_threads_during(wanted if free is None else max(1, min(wanted, free)))
+
+
+def free_cores() -> int | None:
+    """Cores that no other process is running on at this moment, or None where it cannot be told (not Linux).
+
+    Reads the kernel's count of runnable threads (/proc/loadavg) and takes away this process's own: about 50 us."""
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        ours = sum(_task_state(task) == "R" for task in Path("/proc/self/task").iterdir())
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, torch_default_threads() - max(0, running - ours))
+
+
+def _task_state(task: Path) -> str:
+    """R (running), S (sleeping), ... of one thread: the field after the command name in its stat file."""
+    try:
+        return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
 
 
 def mode_line() -> str:

@@ -1,10 +1,10 @@
 """The environment report: what the course needs, what is here, and what to do about what is missing.
 
-``setup()`` (the first call of every notebook, as ``mmlesson.setup()``) seeds everything and prints the
-report as a banner; ``python -m mmlesson doctor`` prints it from a shell and exits non-zero, one line
-per problem, when the course cannot run. Kept out of config.py so that config imports nothing of the
-package; the checks of torch and open_clip import them inside functions, so that a broken install
-is reported rather than crashing the report.
+``setup()`` (the first call of every notebook, as ``mmlesson.setup()``) seeds everything, applies the
+thread policy (config.apply_thread_policy) and prints the report as a banner; ``python -m mmlesson
+doctor`` prints it from a shell and exits non-zero, one line per problem, when the course cannot run.
+Kept out of config.py so that config imports nothing of the package; the checks of torch and open_clip
+import them inside functions, so that a broken install is reported rather than crashing the report.
 """
 from __future__ import annotations
 
@@ -32,9 +32,23 @@ def environment_report() -> tuple[list[tuple[str, str]], list[str]]:
             problems.append(f"{module} cannot be imported ({first_line}); fix: {hint}")
     if not problems:
         rows.append(("device", config.get_device()))
+        rows.append(("threads", threads_line()))
     rows.append(("cache", str(config.CACHE_DIR)))
     rows.extend(_weights_rows())
     return rows, problems
+
+
+def threads_line() -> str:
+    """The torch threads: the policy setup() applied, or the one it and every command would apply, and why."""
+    import torch
+
+    policy = config.applied_thread_policy()
+    if policy is None:
+        policy = config.choose_threads(config.torch_default_threads(), config.get_device(), config.REQUESTED_THREADS)
+        return f"{policy.reason} (applied by setup() and every command)"
+    if torch.get_num_threads() != policy.threads:
+        return f"{torch.get_num_threads()}, changed since setup() chose {policy.reason}"
+    return policy.reason
 
 
 def _weights_rows() -> list[tuple[str, str]]:
@@ -55,9 +69,13 @@ def _weights_rows() -> list[tuple[str, str]]:
     return rows
 
 
-def setup(seed: int = config.DEFAULT_SEED) -> str:
-    """The first call of every notebook: seed everything and print where and how we run."""
+def setup(seed: int = config.DEFAULT_SEED, threads: int | str | None = None) -> str:
+    """The first call of every notebook: seed everything, choose the torch threads, print where and how we run.
+
+    ``threads``: a number of torch threads for the whole process, or None/"auto" for the course's policy."""
+    config.check_threads(threads)  # a bad value fails before anything changes
     config.seed_everything(seed)
+    config.apply_thread_policy(threads)
     rows, problems = environment_report()
     width = max(len(what) for what, _ in rows)
     print("mmlesson", __version__, f"(seed {seed})")

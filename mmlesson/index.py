@@ -7,16 +7,17 @@
     index.save("photos/.mmlesson-index"); ImageIndex.load("photos/.mmlesson-index")
     index.update_folder()                                 # encode only new or changed files
 
-The ranking itself is ranking.py (the lesson's idea); the kernels are search_backends.py; the files on
-disk (folder scan, manifest) are index_files.py. Images are read with images.read_image, the course's
-one loader, so an indexed photo looks exactly as ``model.encode_images`` sees it.
+The ranking itself is ranking.py (the lesson's idea); the backends that answer ``nearest`` (chosen by
+``backend``, "auto" by default: the faster exact one for the collection's size) are search_backends.py; the
+files on disk (folder scan, manifest, saving) are index_files.py; in-memory sources are index_sources.py.
+Images are read with images.read_image, the course's one loader, so an indexed photo looks exactly as
+``model.encode_images`` sees it.
 Over 500 lines because ImageIndex is one object with four parts that share its state: building
 (seven ways in, since learners arrive with folders, path lists, arrays, datasets or ready embeddings),
 the incremental folder update, persistence, and queries.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -26,28 +27,27 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .files import atomic_writes
 from .images import read_image
-from .index_files import (EMBEDDINGS_FILE, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, FileEntry, check_manifest,
-                          default_index_dir, embeddings_checksum, no_images_message, read_manifest, require_images,
-                          scan_folder, skip_summary, stat_files)
+from .index_files import (FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, FileEntry, default_index_dir,  # noqa: F401
+                          embeddings_checksum, no_images_message, read_index, require_images, saved_backend_state,
+                          scan_folder, skip_summary, stat_files, write_index)
+from .index_sources import encode_source, to_numpy, unwrap_images
 from .models import encode_in_batches, load_clip
 from .ranking import SearchResult, normalize_rows
-from .search_backends import (BACKENDS, FAISS_BUILD_OPTIONS, Int8Rescoring, build_faiss_index,
-                              nearest_brute_force, set_faiss_search_params)
-from .shapes import ShapesBatch, ShapesDataset
+from .search_backends import (BACKENDS, BUILD_OPTIONS, build_backend, choose_backend, memory_line,
+                              restore_backend)
 
 DTYPES = ("float32", "float16")
+BACKEND_OPTIONS = ("backend",) + BUILD_OPTIONS + ("hnsw_ef_search", "ivf_probes")  # saved with an index
 REPORT_LINES = 20  # skipped files listed in a printed report before "... and N more"
 
 
 @dataclass
 class IndexConfig:
     dtype: str = "float32"  # "float16" halves memory and the time of a memory-bound query; scores keep ~3 digits
-    backend: str = "brute"  # "brute" is exact and built in; "brute-int8" is exact too, ~4x faster per query at
-    # 100k x 512, for n x dim more bytes of memory; "faiss-*" pay a build for faster queries at 1M+
+    backend: str = "auto"  # "auto": "brute-int8" from 8M stored numbers (rows x dim) up, else "brute"; both exact.
+    # "brute-int8" is ~4x faster per query at 100k x 512 for n x dim more bytes; "faiss-*" pay a build for 1M+
     batch_size: int = 256  # images per encode call: larger is faster until memory runs out
     max_pixels: int = 64_000_000  # larger images are skipped: decoding one could exhaust memory
     progress: bool = True  # tqdm bar while encoding
@@ -133,8 +133,21 @@ class ImageIndex:
         return len(self.embeddings)
 
     def __repr__(self) -> str:
-        return (f"ImageIndex({len(self)} images, model={self.model_name!r}, dim={self.embed_dim}, "
-                f"{self.config.dtype}, backend={self.config.backend!r}, skipped={len(self.skipped)})")
+        return f"ImageIndex({self.summary()})"
+
+    def summary(self) -> str:
+        """One line: size, model, storage, the backend that answers and the memory rows + backend take."""
+        chosen = " (auto)" if self.config.backend == "auto" else ""
+        memory = memory_line(self.config.backend, self.embeddings, self.config, self._built)
+        return (f"{len(self)} images, model={self.model_name!r}, dim={self.embed_dim}, {self.config.dtype}, "
+                f"backend={self.backend_name!r}{chosen}, memory {memory}, skipped={len(self.skipped)}")
+
+    @property
+    def backend_name(self) -> str:
+        """The backend that answers queries: the configured one, with "auto" resolved for this size."""
+        if self._built is not None:
+            return self._built.name
+        return choose_backend(self.config.backend, *self.embeddings.shape)
 
     def set_backend(self, backend: str, **options) -> None:
         """Switch between the backends (see BACKENDS) and their knobs without re-encoding.
@@ -143,10 +156,13 @@ class ImageIndex:
         """
         if "dtype" in options:
             raise ValueError("set_backend cannot change the storage dtype; build the index again with dtype=...")
-        before = self.config
+        before, name = self.config, self.backend_name
         self.config = make_config(self.config, backend=backend, **options)
-        if any(getattr(before, name) != getattr(self.config, name) for name in FAISS_BUILD_OPTIONS):
+        rebuild = choose_backend(backend, *self.embeddings.shape) != name
+        if rebuild or any(getattr(before, option) != getattr(self.config, option) for option in BUILD_OPTIONS):
             self._built = None
+        elif self._built is not None:
+            self._built.configure(self.config)
 
     def query_embedding(self, query: str | dict, negative: str | Sequence[str] | None = None,
                         negative_weight: float = 0.5) -> np.ndarray:
@@ -162,7 +178,7 @@ class ImageIndex:
         weightings = [_weights(query, negative, negative_weight) for query in queries]
         texts = sorted({text for weights in weightings for text in weights})
         model = self._require_model()
-        text_embeddings = _to_numpy(model.encode_texts(texts))  # (n_texts, dim)
+        text_embeddings = to_numpy(model.encode_texts(texts))  # (n_texts, dim)
         if text_embeddings.shape[1] != self.embed_dim:
             raise ValueError(f"model {self.model_name!r} gave {text_embeddings.shape[1]}-dim text embeddings, "
                              f"but the index holds {self.embed_dim}-dim ones.")
@@ -199,7 +215,7 @@ class ImageIndex:
                 if decoded is None:
                     raise ValueError(f"cannot use {image} as a query image: {reason}.")
                 image = decoded
-            vector = _to_numpy(self._require_model().encode_images([image], batch_size=1))[0]
+            vector = to_numpy(self._require_model().encode_images([image], batch_size=1))[0]
         return self.search_embedding(vector, k, min_score=min_score)
 
     def search_embedding(self, vector: np.ndarray, k: int = 5, *, min_score: float | None = None):
@@ -213,36 +229,19 @@ class ImageIndex:
 
     def nearest(self, query_embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices, scores), each (n_queries, k), best first, for unit (n_queries, dim) queries."""
-        queries = np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32))
+        queries = np.ascontiguousarray(np.atleast_2d(query_embeddings), dtype=np.float32)  # (n_queries, dim)
         k = self._check_k(k)
-        if self.config.backend == "brute-int8":
-            self.build_backend()
-            return self._built.search(queries, k)
-        if self.config.backend != "brute":
-            found = self._faiss_nearest(queries, k)
-            if found is not None:
-                return found
-        return nearest_brute_force(self.embeddings, queries, k)
+        self.build_backend()
+        return self._built.search(queries, k)
 
     def build_backend(self) -> float:
         """Build the backend's structure now (otherwise the first query does); returns the seconds it took.
 
-        "brute-int8": the 8-bit codes (n_images x dim bytes); "faiss-*": the FAISS index."""
+        "brute-int8": the 8-bit codes (n_images x dim bytes); "faiss-*": the FAISS index; "brute": nothing."""
         start = time.perf_counter()
-        if self.config.backend == "brute-int8" and self._built is None:
-            self._built = Int8Rescoring(self.embeddings)
-        elif self.config.backend != "brute" and self._built is None:
-            built = build_faiss_index(self.embeddings, self.config.backend, self.config)
-            self._built = built if built is not None else False  # False: faiss-flat without FAISS
+        if self._built is None:
+            self._built = build_backend(self.config.backend, self.embeddings, self.config)
         return time.perf_counter() - start
-
-    def _faiss_nearest(self, queries: np.ndarray, k: int):
-        self.build_backend()
-        if self._built is False:
-            return None  # brute force is exact too
-        set_faiss_search_params(self._built, self.config.backend, self.config)
-        scores, indices = self._built.search(np.ascontiguousarray(queries), k)  # (n_queries, k) each
-        return indices, scores
 
     def _check_k(self, k) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -320,10 +319,10 @@ class ImageIndex:
         if isinstance(images, (list, tuple)) and images and all(isinstance(i, (str, Path)) for i in images):
             return cls.from_paths(images, model, **options)
         config, model = make_config(**options), _resolve_model(model)
-        source = _unwrap_images(images)
+        source = unwrap_images(images)
         if len(source) == 0:
             raise ValueError("from_images got no images; pass a non-empty list, array, ShapesBatch or dataset.")
-        embeddings = _encode_in_batches(model, source, config)
+        embeddings = encode_source(model, source, config.batch_size, config.progress)
         index = cls(embeddings, model, images=source, config=config)
         index._report(UpdateReport(added=len(index), modified=True))
         return index
@@ -440,7 +439,7 @@ class ImageIndex:
                     continue
                 pixels.append(model.preprocess(image))
                 kept.append(entry)
-            return _to_numpy(model.encode_images(torch.stack(pixels), batch_size=len(pixels))) if pixels else \
+            return to_numpy(model.encode_images(torch.stack(pixels), batch_size=len(pixels))) if pixels else \
                 np.zeros((0, self.embed_dim), np.float32)  # (batch, dim) from a (batch, 3, H, W) tensor
 
         embeddings = encode_in_batches(entries, self.config.batch_size, encode, "indexing images",
@@ -479,25 +478,25 @@ class ImageIndex:
     # -- persistence --
 
     def save(self, directory: str | Path) -> Path:
-        """Write embeddings.npy and manifest.json into ``directory``.
+        """Write embeddings.npy, the backend's built structure (backend.npz, if any) and manifest.json.
 
-        Both are written to temporary files first and then renamed over the old ones (the manifest last),
+        All are written to temporary files first and then renamed over the old ones (the manifest last),
         so a save that fails part-way leaves the previous index intact. The manifest records a checksum of
         the embeddings, so a mismatched pair (a hand edit, a half-copied folder) is caught at load time.
         """
-        directory = Path(directory).expanduser()
-        manifest = (json.dumps(self._manifest(), indent=1) + "\n").encode()
-        atomic_writes({directory / EMBEDDINGS_FILE: lambda handle: np.save(handle, self.embeddings, allow_pickle=False),
-                       directory / MANIFEST_FILE: lambda handle: handle.write(manifest)})  # the manifest commits
-        return directory
+        checksum = embeddings_checksum(self.embeddings)
+        state = self._built.state() if self._built is not None else {}
+        return write_index(Path(directory).expanduser(), self.embeddings, self._manifest(checksum, bool(state)), state)
 
-    def _manifest(self) -> dict:
+    def _manifest(self, checksum: str, with_backend_state: bool) -> dict:
         items = None
         if self.paths is not None:
             items = [{"path": p, "size": s, "mtime_ns": m} for p, (s, m) in zip(self.paths, self.file_stats)]
+        backend = {option: getattr(self.config, option) for option in BACKEND_OPTIONS}
+        backend["built"] = self._built.name if with_backend_state else None  # what backend.npz holds
         return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": self.model_name,
                 "embed_dim": self.embed_dim, "dtype": self.config.dtype, "count": len(self),
-                "embeddings_sha256": embeddings_checksum(self.embeddings), "root": self.root,
+                "embeddings_sha256": checksum, "root": self.root, "search_backend": backend,
                 "source": "files" if self.paths is not None else "in-memory images (not saved; results give indices)",
                 "items": items, "skipped": [{"path": p, "reason": r, "stat": self._skipped_stats.get(p)}
                                             for p, r in self.skipped]}
@@ -506,16 +505,14 @@ class ImageIndex:
     def load(cls, directory: str | Path, model=None, **options) -> "ImageIndex":
         """Read a saved index; ``model`` (object or name) must be the one that built it.
 
-        Without ``model``, the one named in the manifest is loaded on the first text query.
+        Without ``model``, the one named in the manifest is loaded on the first text query. The saved
+        backend and its options apply unless ``options`` name others.
         """
         directory = Path(directory).expanduser()
-        manifest = read_manifest(directory)
-        try:
-            embeddings = np.load(directory / EMBEDDINGS_FILE, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{directory / EMBEDDINGS_FILE} cannot be read ({error}); re-build the index.") from error
-        check_manifest(directory, manifest, embeddings)
-        config = make_config(**{"dtype": manifest["dtype"], **options})
+        manifest, embeddings = read_index(directory)
+        saved = manifest.get("search_backend") or {}  # absent in indexes saved before backends were recorded
+        config = make_config(**{"dtype": manifest["dtype"], **{o: saved[o] for o in BACKEND_OPTIONS if o in saved},
+                                **options})
         items = manifest["items"]
         index = cls(embeddings, model_name=manifest["model"], config=config, root=manifest.get("root"),
                     paths=None if items is None else [item["path"] for item in items],
@@ -525,6 +522,9 @@ class ImageIndex:
         if model is not None:
             index._check_model(model)
             index._model = None if isinstance(model, str) else model
+        state = saved_backend_state(directory, manifest, index.backend_name, config)
+        if state is not None:
+            index._built = restore_backend(index.backend_name, embeddings, state, config)
         return index
 
 
@@ -547,6 +547,8 @@ def index_folder(folder: str | Path, model=None, out: str | Path | None = None, 
         index = ImageIndex.empty(model or "tiny-shapes", make_config(**options))
     while True:  # save every `save_every` encoded images: an interrupted run keeps what it did
         report = index.update_folder(folder, limit=save_every)
+        if report.modified and not report.pending:
+            index.build_backend()  # saved with the index, so a later search need not build it
         if report.modified:
             index.save(out)
         if not report.pending:
@@ -564,58 +566,9 @@ def _resolve_model(model):
     return model
 
 
-def _to_numpy(tensor) -> np.ndarray:
-    if hasattr(tensor, "detach"):
-        tensor = tensor.detach().cpu().numpy()
-    return np.asarray(tensor, dtype=np.float32)
-
-
 def _rows_are_unit(embeddings: np.ndarray, tolerance: float = 1e-2) -> bool:
     sample = np.asarray(embeddings[:: max(1, len(embeddings) // 1000)], dtype=np.float32)
     return bool(np.all(np.abs(np.linalg.norm(sample, axis=1) - 1) < tolerance))
-
-
-def _unwrap_images(images):
-    """A sliceable source: uint8 array, list of PIL, or a dataset; ShapesBatch/ShapesDataset give their array."""
-    if isinstance(images, ShapesDataset):
-        images = images.batch
-    if isinstance(images, ShapesBatch):
-        return images.images
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4 or images.shape[-1] not in (3, 4) or images.dtype != np.uint8:
-            raise ValueError(f"an image array must be uint8 (n, H, W, 3); got {images.dtype} {images.shape}.")
-        return images
-    if isinstance(images, (list, tuple)):
-        return list(images)
-    if hasattr(images, "__len__") and hasattr(images, "__getitem__"):
-        return images
-    raise ValueError(f"cannot index a {type(images).__name__}; pass a folder, a list of paths or PIL images, "
-                     "a uint8 array, a ShapesBatch, or a dataset.")
-
-
-def _encode_in_batches(model, source, config: IndexConfig) -> np.ndarray:
-    """Encode a sliceable source batch by batch under one progress bar; (n, dim) float32 rows."""
-    direct = isinstance(source, np.ndarray) or (isinstance(source, list)  # encode_images takes these as they are
-                                                and all(isinstance(i, (Image.Image, np.ndarray)) for i in source))
-
-    def encode(batch):
-        batch = batch if direct else _dataset_batch(model, batch)
-        return _to_numpy(model.encode_images(batch, batch_size=len(batch)))  # (batch, dim)
-
-    return encode_in_batches(source, config.batch_size, encode, "indexing images", config.progress,
-                             model.embed_dim).numpy()
-
-
-def _dataset_batch(model, items) -> torch.Tensor:
-    """Dataset items (PIL images, uint8 arrays, preprocessed tensors, or tuples whose first element is one)
-    as a preprocessed tensor batch (B, 3, H, W)."""
-    pixels = []
-    for item in items:
-        item = item[0] if isinstance(item, (tuple, list)) else item
-        if isinstance(item, np.ndarray):
-            item = Image.fromarray(item)
-        pixels.append(item if isinstance(item, torch.Tensor) else model.preprocess(item))
-    return torch.stack(pixels)
 
 
 def _weights(query, negative, negative_weight: float) -> dict[str, float]:

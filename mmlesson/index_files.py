@@ -2,25 +2,33 @@
 changed file from an unchanged one, and the saved manifest with its checks.
 
 A saved index is a folder with ``embeddings.npy`` (float32 or float16 rows) and ``manifest.json``
-(format, model, dimension, dtype, one {path, size, mtime_ns} per row, skipped files, and a sha256 of
-the embeddings). Loading checks that the two describe each other exactly, so a hand edit or a
-half-copied folder is caught with a message that says to re-build.
+(format, model, dimension, dtype, one {path, size, mtime_ns} per row, skipped files, the search backend
+and its options, and a sha256 of the embeddings). Loading checks that the two describe each other exactly,
+so a hand edit or a half-copied folder is caught with a message that says to re-build. When the backend
+built something worth keeping (the int8 codes, a FAISS index), ``backend.npz`` holds it, with the checksum
+of the rows it was built from; it is a cache: a missing or stale one is rebuilt on the first query.
+Indexes saved before the backend was recorded (no "search_backend" in the manifest) load as they did.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from .files import atomic_writes
+from .search_backends import BUILD_OPTIONS
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FORMAT_NAME = "mmlesson-image-index"
 FORMAT_VERSION = 1
 MANIFEST_FILE, EMBEDDINGS_FILE = "manifest.json", "embeddings.npy"
+BACKEND_FILE = "backend.npz"  # the search backend's built structure (int8 codes, a FAISS index), when it has one
 DEFAULT_INDEX_DIRNAME = ".mmlesson-index"  # inside the indexed folder; hidden, so never indexed itself
 
 
@@ -147,3 +155,50 @@ def check_manifest(directory: Path, manifest: dict, embeddings: np.ndarray) -> N
     if problems:
         raise ValueError(f"the index in {directory} is inconsistent: {'; '.join(problems)}. One of "
                          f"{MANIFEST_FILE}/{EMBEDDINGS_FILE} was edited or replaced; re-build the index.")
+
+
+# --- writing and reading a whole index ---
+
+def write_index(directory: Path, embeddings: np.ndarray, manifest: dict, backend_state: dict) -> Path:
+    """embeddings.npy, backend.npz (when ``backend_state`` has arrays) and manifest.json, renamed in that order."""
+    encoded = (json.dumps(manifest, indent=1) + "\n").encode()
+    writers = {directory / EMBEDDINGS_FILE: lambda handle: np.save(handle, embeddings, allow_pickle=False)}
+    if backend_state:
+        writers[directory / BACKEND_FILE] = lambda handle: np.savez(
+            handle, **backend_state, embeddings_sha256=np.array(manifest["embeddings_sha256"]))
+    atomic_writes({**writers, directory / MANIFEST_FILE: lambda handle: handle.write(encoded)})  # manifest commits
+    if not backend_state:
+        (directory / BACKEND_FILE).unlink(missing_ok=True)  # an older save's structure, no longer listed
+    return directory
+
+
+def read_index(directory: Path) -> tuple[dict, np.ndarray]:
+    """(manifest, embeddings) of a saved index, checked against each other."""
+    manifest = read_manifest(directory)
+    try:
+        embeddings = np.load(directory / EMBEDDINGS_FILE, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{directory / EMBEDDINGS_FILE} cannot be read ({error}); re-build the index.") from error
+    check_manifest(directory, manifest, embeddings)
+    return manifest, embeddings
+
+
+def saved_backend_state(directory: Path, manifest: dict, backend: str, config) -> dict | None:
+    """The saved {name: array} of ``backend`` if backend.npz holds it, built with these options from these
+    rows; else None (the backend is then built on the first query: backend.npz is a cache)."""
+    saved = manifest.get("search_backend") or {}
+    same_build = saved.get("built") == backend and not (backend.startswith("faiss") and any(
+        saved.get(option) != getattr(config, option) for option in BUILD_OPTIONS))
+    if not same_build:
+        return None
+    path = directory / BACKEND_FILE
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            state = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError) as error:
+        warnings.warn(f"{path} cannot be read ({error}); the search backend is rebuilt instead.", stacklevel=3)
+        return None
+    if str(state.pop("embeddings_sha256", "")) != manifest["embeddings_sha256"]:
+        warnings.warn(f"{path} was built from other embeddings; the search backend is rebuilt instead.", stacklevel=3)
+        return None
+    return state

@@ -228,7 +228,8 @@ class ClipModel:
 
     def _encode_image_batch(self, batch) -> torch.Tensor:
         pixels = batch if isinstance(batch, torch.Tensor) else torch.stack([self._preprocess_one(b) for b in batch])
-        features = self.torch_model.encode_image(pixels.to(self.device, self.dtype))  # (b, D)
+        with config.large_work(enabled=not isinstance(self.torch_model, TinyClip)):  # real CLIP: a large product
+            features = self.torch_model.encode_image(pixels.to(self.device, self.dtype))  # (b, D)
         return F.normalize(features.float(), dim=-1).cpu()
 
     def _encode_text_batch(self, texts: list[str]) -> torch.Tensor:

@@ -5,6 +5,11 @@ minimises the symmetric CLIP loss with multi-positive targets (identical caption
 are all correct matches). AdamW with a linear warm-up and a cosine decay. Every
 ``eval_every`` steps we measure zero-shot accuracy over the 30 color x shape classes, and
 on the held-out pairs the model never saw. Deterministic under a seed.
+
+``RECIPES`` names two recipes: "lesson" (the defaults, the bundled checkpoint's recipe) and "fast", for a
+30-second budget: batch 64 (more, smaller steps learn more per image seen), a 1-layer text tower of width 64,
+and the image tower in bfloat16 where the CPU has fast bfloat16. bench/tiny_clip_training.py compares them
+(figures in bench/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -18,14 +23,17 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoints, config, shapes
-from .checks import positive_int, positive_number
-from .contrastive import clamp_logit_scale, clip_loss, multi_positive_targets
+from .checks import one_of, positive_int, positive_number
+from .contrastive import clamp_logit_scale, clip_loss, info_nce, multi_positive_targets
 from .models import ClipModel, TinyClipConfig, build_tiny, tiny_config_dict
+
+
+POSITIVES = ("identical", "true")  # which captions in a batch count as right answers for an image
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 500  # ~50 s on 2 cores; 200 steps already gives ~90% zero-shot
+    steps: int = 500  # ~90 s on 2 cores (bench/RESULTS.md); 185 steps already reach ~97% zero-shot
     batch_size: int = 256  # larger batches give more negatives per step but cost linearly
     learning_rate: float = 2e-3  # AdamW peak; the tiny model tolerates high rates thanks to BatchNorm
     weight_decay: float = 0.05
@@ -34,6 +42,9 @@ class TrainConfig:
     eval_images: int = 1_500  # fresh images (another seed) for zero-shot accuracy
     eval_every: int = 50  # steps between evaluations; each costs ~0.5 s
     holdout: tuple = shapes.DEFAULT_HOLDOUT  # color-shape pairs never shown in training
+    hard_negative_fraction: float = 0.0  # batch share that is a same-color, other-shape partner (measured: worse)
+    positives: str = "identical"  # identical captions, or every caption "true" of the image (measured: no gain)
+    image_bfloat16: bool = False  # image tower in bfloat16: ~3x faster on CPUs with AMX, slower on CPUs without
     seed: int = 0
 
     def __post_init__(self):
@@ -45,6 +56,32 @@ class TrainConfig:
                              "draws distinct images from the pool, so use a smaller batch or a larger pool.")
         if not 0 <= self.warmup_fraction < 1:
             raise ValueError(f"warmup_fraction must be in [0, 1); got {self.warmup_fraction}.")
+        one_of(self.positives, POSITIVES, "positives")
+        if not 0 <= self.hard_negative_fraction <= 0.5:
+            raise ValueError(f"hard_negative_fraction must be in [0, 0.5] (each partner needs an image of its own); "
+                             f"got {self.hard_negative_fraction}.")
+
+
+def cpu_has_fast_bfloat16() -> bool:
+    """AVX512-BF16 or AMX, where the image tower in bfloat16 measured ~3x faster; elsewhere it is emulated, slower."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
+FAST_MODEL = TinyClipConfig(text_width=64, text_layers=1, text_heads=2)  # captions are short phrases: 1 narrow layer
+RECIPES = {  # name -> (training settings, model); "lesson" is the defaults, the bundled checkpoint's recipe
+    "lesson": (TrainConfig(), TinyClipConfig()),
+    "fast": (TrainConfig(steps=800, batch_size=64, image_bfloat16=cpu_has_fast_bfloat16()), FAST_MODEL),
+}
+
+
+def recipe_changes(name: str) -> dict:
+    """What recipe ``name`` changes from the lesson's: {setting: value}, model settings under "model"."""
+    cfg, model_cfg = RECIPES[one_of(name, RECIPES, "recipe")]
+    lesson_cfg, lesson_model = RECIPES["lesson"]
+    changes = {key: value for key, value in asdict(cfg).items() if value != getattr(lesson_cfg, key)}
+    model_changes = {key: value for key, value in asdict(model_cfg).items() if value != getattr(lesson_model, key)}
+    return {**changes, **({"model": model_changes} if model_changes else {})}
 
 
 @dataclass
@@ -87,6 +124,54 @@ def pixels_from_uint8(images: np.ndarray, model: ClipModel) -> torch.Tensor:
     return (pixels - mean) / std
 
 
+class BatchSampler:
+    """Batches of distinct pool images. With ``hard_negative_fraction``, that share of each batch is a partner
+    of another image in it: the same color, another shape, so the loss must tell shapes apart within a color."""
+
+    def __init__(self, attributes: list, cfg: TrainConfig, rng: np.random.Generator):
+        self.attributes, self.rng = attributes, rng
+        self.n_partners = int(cfg.batch_size * cfg.hard_negative_fraction)
+        self.n_anchors = cfg.batch_size - self.n_partners
+        by_class: dict[tuple[str, str], list[int]] = {}
+        for index, image in enumerate(attributes):
+            by_class.setdefault((image.color, image.shape), []).append(index)
+        self.by_class = {pair: np.array(indices) for pair, indices in by_class.items()}
+
+    def __call__(self) -> np.ndarray:
+        anchors = self.rng.choice(len(self.attributes), size=self.n_anchors, replace=False)  # (n_anchors,)
+        partners = [self.partner(index) for index in anchors[: self.n_partners]]
+        return np.concatenate([anchors, np.array(partners, dtype=anchors.dtype)])  # (batch_size,)
+
+    def partner(self, index: int) -> int:
+        image = self.attributes[index]
+        other_shapes = [shape for shape in shapes.SHAPES
+                        if shape != image.shape and (image.color, shape) in self.by_class]
+        if not other_shapes:  # a color seen with one shape only: any other image will do
+            return int(self.rng.integers(len(self.attributes)))
+        candidates = self.by_class[(image.color, other_shapes[self.rng.integers(len(other_shapes))])]
+        return int(candidates[self.rng.integers(len(candidates))])
+
+
+STATED = {"shape": shapes.SHAPES, "color": tuple(shapes.COLORS), "size": tuple(shapes.SIZES),
+          "position": tuple(phrase.split()[-1] for phrase in shapes.POSITIONS)}  # attribute -> its caption words
+
+
+def true_captions(attributes: list, captions: list[str]) -> np.ndarray:
+    """(n_images, n_captions) bool: caption j is true of image i, i.e. every attribute it states matches image i.
+
+    "a circle" is true of every circle in the batch, "a small red circle" only of small red ones. The identical-
+    caption targets call those other circles wrong answers; these targets do not."""
+    caption_words = [set(caption.split()) for caption in captions]
+    matches = np.ones((len(attributes), len(captions)), dtype=bool)
+    for name, words in STATED.items():
+        image_values = np.array([words.index(getattr(image, name).split()[-1]) for image in attributes])  # (n_images,)
+        stated = np.array([next((k for k, word in enumerate(words) if word in caption), -1)
+                           for caption in caption_words])  # (n_captions,), -1 where the caption does not say
+        matches &= (stated[None, :] == -1) | (stated[None, :] == image_values[:, None])  # (n_images, n_captions)
+    assert matches.diagonal().all(), "a caption must be true of its own image"
+    return matches
+
+
 class Evaluator:
     """Fresh test images (a different seed) for all classes and for the held-out pairs alone."""
 
@@ -108,7 +193,8 @@ def train_clip(cfg: TrainConfig = TrainConfig(), model_cfg: TinyClipConfig = Tin
     model = build_tiny(model_cfg, device="cpu")
     pixels = pixels_from_uint8(pool.images, model)  # (n_train, 3, 32, 32), normalised once
     optimizer = torch.optim.AdamW(model.torch_model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    caption_rng, batch_rng = np.random.default_rng(cfg.seed + 1), np.random.default_rng(cfg.seed + 2)
+    caption_rng = np.random.default_rng(cfg.seed + 1)
+    draw_batch = BatchSampler(pool.attributes, cfg, np.random.default_rng(cfg.seed + 2))
     result = TrainResult(model)
     model.torch_model.train()
     bar = tqdm(range(cfg.steps), desc="training tiny CLIP", disable=not progress)
@@ -116,9 +202,11 @@ def train_clip(cfg: TrainConfig = TrainConfig(), model_cfg: TinyClipConfig = Tin
         start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * learning_rate_factor(step, cfg.steps, cfg.warmup_fraction)
-        index = batch_rng.choice(len(pool), size=cfg.batch_size, replace=False)
+        index = draw_batch()
         captions = [shapes.describe(pool.attributes[i], caption_rng) for i in index]
-        loss = training_step(model, pixels[index], captions, optimizer)
+        matches = true_captions([pool.attributes[i] for i in index], captions) if cfg.positives == "true" else None
+        with config.large_work():  # a training step gains from a free core (bench/thread_policy.py)
+            loss = training_step(model, pixels[index], captions, optimizer, cfg.image_bfloat16, matches)
         result.train_seconds += time.perf_counter() - start
         result.losses.append(loss)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
@@ -129,17 +217,36 @@ def train_clip(cfg: TrainConfig = TrainConfig(), model_cfg: TinyClipConfig = Tin
     return result
 
 
-def training_step(model: ClipModel, pixels: torch.Tensor, captions: list[str], optimizer) -> float:
-    """One optimiser step of the symmetric CLIP loss with multi-positive targets."""
+def training_step(model: ClipModel, pixels: torch.Tensor, captions: list[str], optimizer,
+                  image_bfloat16: bool = False, matches: np.ndarray | None = None) -> float:
+    """One optimiser step of the symmetric CLIP loss with multi-positive targets: identical captions, or,
+    given ``matches`` (n_images, n_captions) from ``true_captions``, every caption true of the image.
+
+    ``image_bfloat16`` runs the image tower under bfloat16 autocast (the weights and the loss stay float32);
+    the text tower stays float32, where bfloat16 measured slower."""
     net = model.torch_model
-    image_features = torch.nn.functional.normalize(net.encode_image(pixels), dim=-1)  # (batch, D)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=image_bfloat16):
+        image_features = net.encode_image(pixels)  # (batch, D), bfloat16 under autocast
+    image_features = torch.nn.functional.normalize(image_features.float(), dim=-1)  # (batch, D)
     text_features = torch.nn.functional.normalize(net.encode_text(model.tokenize(captions)), dim=-1)  # (batch, D)
     logit_scale = clamp_logit_scale(net.logit_scale)
-    loss = clip_loss(image_features, text_features, logit_scale, targets=multi_positive_targets(captions))
+    if matches is None:
+        loss = clip_loss(image_features, text_features, logit_scale, targets=multi_positive_targets(captions))
+    else:
+        loss = true_caption_loss(image_features, text_features, logit_scale, torch.from_numpy(matches).float())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return float(loss.detach())
+
+
+def true_caption_loss(image_features, text_features, logit_scale, matches: torch.Tensor) -> torch.Tensor:
+    """The CLIP loss where image i's right answers are the captions true of it, and caption j's the images it
+    is true of: not symmetric ("a circle" fits many images, "a small red circle" fewer), so one InfoNCE each way."""
+    logits_per_image = logit_scale * image_features @ text_features.T  # (n_images, D) @ (D, n_captions)
+    image_to_text = info_nce(logits_per_image, matches / matches.sum(1, keepdim=True))
+    text_to_image = info_nce(logits_per_image.T, matches.T / matches.T.sum(1, keepdim=True))
+    return (image_to_text + text_to_image) / 2
 
 
 def save_tiny_clip(result: TrainResult, cfg: TrainConfig, path, command: str, register: bool = False) -> dict:
@@ -156,17 +263,18 @@ def save_tiny_clip(result: TrainResult, cfg: TrainConfig, path, command: str, re
     return metrics
 
 
-def steps_for_seconds(seconds: float, cfg: TrainConfig) -> int:
-    """How many steps fit in ``seconds`` on this machine, from a short timing of real steps."""
+def steps_for_seconds(seconds: float, cfg: TrainConfig, model_cfg: TinyClipConfig = TinyClipConfig()) -> int:
+    """How many steps of this recipe fit in ``seconds`` on this machine, from a short timing of real steps."""
     seconds = positive_number(seconds, "seconds")
-    model = build_tiny(TinyClipConfig())
+    model = build_tiny(model_cfg)
     pool = shapes.make_shapes(cfg.batch_size, seed=cfg.seed)
     pixels = pixels_from_uint8(pool.images, model)
     optimizer = torch.optim.AdamW(model.torch_model.parameters(), lr=1e-4)
-    for _ in range(3):  # warm-up: the first steps pay for memory allocation and kernel selection
-        training_step(model, pixels, pool.captions, optimizer)
-    start = time.perf_counter()
-    for _ in range(5):
-        training_step(model, pixels, pool.captions, optimizer)
-    per_step = (time.perf_counter() - start) / 5
+    with config.large_work():  # on the threads that train_clip's steps get
+        for _ in range(3):  # warm-up: the first steps pay for memory allocation and kernel selection
+            training_step(model, pixels, pool.captions, optimizer, cfg.image_bfloat16)
+        start = time.perf_counter()
+        for _ in range(5):
+            training_step(model, pixels, pool.captions, optimizer, cfg.image_bfloat16)
+        per_step = (time.perf_counter() - start) / 5
     return max(1, int(seconds / per_step))

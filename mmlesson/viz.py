@@ -22,6 +22,7 @@ from .images import load_rgb, read_image
 
 
 ROW_LABEL_WIDTH = 16  # characters per line of a result grid's row label
+SUPTITLE_INCHES = 0.25  # a results grid's own band for its title, so it never sits on the hits' titles
 
 
 def show_results(results, title: str | None = None, ncols: int | None = None, row_labels: Sequence[str] | None = None,
@@ -37,10 +38,11 @@ def show_results(results, title: str | None = None, ncols: int | None = None, ro
     titles = dict(zip([id(hit) for row in rows for hit in row], hit_titles([hit.path for row in rows for hit in row])))
     width = ncols or max(1, max(len(row) for row in rows))
     grid_rows = rows if len(rows) > 1 else _wrap(rows[0], width)
-    title_lines = 1 + max((titles[id(hit)].count("\n") + 1 for row in rows for hit in row if titles[id(hit)]), default=0)
+    title_lines = 1 + max((titles[id(hit)].count("\n") + 1 for row in rows for hit in row
+                           if titles[id(hit)] and show_paths), default=0)
     row_height = scale * 1.1 + 0.16 * title_lines  # inches: the thumbnail, then its title lines at fontsize 8
-    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, len(grid_rows) * row_height),
-                                squeeze=False)
+    height = len(grid_rows) * row_height + SUPTITLE_INCHES
+    figure, axes = plt.subplots(len(grid_rows), width, figsize=(width * scale, height), squeeze=False)
     for r, row in enumerate(grid_rows):
         for c, axis in enumerate(axes[r]):
             axis.set_xticks([])
@@ -56,7 +58,7 @@ def show_results(results, title: str | None = None, ncols: int | None = None, ro
     if not any(rows):
         axes[0][0].text(0.5, 0.5, "no results above the threshold", ha="center", va="center")
     figure.suptitle(title or "search results (score = cosine similarity)")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - SUPTITLE_INCHES / height))  # the title above the top row's hit titles
     return figure
 
 
@@ -204,9 +206,13 @@ def plot_k_shot(curve, zero_shot_top1: float, full_probe_top1: float | None = No
 
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.errorbar(curve.ks, curve.mean, yerr=curve.std, marker="o", capsize=3, label="k-shot linear probe")
-    axis.axhline(zero_shot_top1, color="tab:orange", linestyle="--", label="zero-shot (no training images)")
+    # zero-shot wide and pale, the full probe thin on top: both stay visible when they coincide (e.g. both at 100%)
+    axis.axhline(zero_shot_top1, color="tab:orange", linewidth=6, alpha=0.45,
+                 label=f"zero-shot, no training images: {zero_shot_top1:.1%}")
     if full_probe_top1 is not None:
-        axis.axhline(full_probe_top1, color="tab:green", linestyle=":", label="linear probe, all training images")
+        axis.axhline(full_probe_top1, color="tab:green", linestyle=(0, (2, 2)), linewidth=1.8,
+                     label=f"linear probe, all training images: {full_probe_top1:.1%}")
+    axis.set_ylim(top=1.03)  # a line at 100% stays off the frame
     axis.set_xscale("log", base=2)
     axis.set_xticks(curve.ks, [str(k) for k in curve.ks])
     axis.set_xlabel("training images per class (k)")

@@ -42,6 +42,7 @@ def test_index_then_search_prints_a_table_and_json(shapes_folder, tmp_path):
     indexed = run_cli("index", folder, "--out", out, "--model", "tiny-shapes", cache=tmp_path)
     assert indexed.returncode == 0, indexed.stderr
     assert "40 images" in indexed.stdout and "broken.png" in indexed.stdout and "0 bytes" in indexed.stdout
+    assert "backend='brute' (auto)" in indexed.stdout and "memory" in indexed.stdout  # the summary line
     assert (out / "manifest.json").exists() and (out / "embeddings.npy").exists()
 
     table = run_cli("search", out, "a red circle", "-k", "3", cache=tmp_path)

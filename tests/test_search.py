@@ -308,6 +308,49 @@ def test_save_and_load_round_trip(folder, model, tmp_path):
     assert not [p for p in (tmp_path / "index").iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("backend", ["brute", "brute-int8", "faiss-flat", "faiss-hnsw", "faiss-ivf"])
+def test_each_backend_round_trips_with_its_built_structure(backend, tmp_path, monkeypatch):
+    if backend.startswith("faiss"):
+        pytest.importorskip("faiss")
+    vectors, queries = clustered(2000, 32), clustered(4, 32, seed=3)
+    index = ImageIndex.from_embeddings(vectors, "random", **quiet(backend=backend, ivf_probes=8))
+    expected = index.nearest(queries, 10)
+    index.save(tmp_path / "index")
+    saved = json.loads((tmp_path / "index" / "manifest.json").read_text())["search_backend"]
+    assert saved["backend"] == backend and saved["ivf_probes"] == 8
+    assert (tmp_path / "index" / "backend.npz").exists() == (backend != "brute")
+    if backend != "brute":  # what was built is loaded, not built again
+        monkeypatch.setattr(index_module, "build_backend", lambda *a: pytest.fail("rebuilt instead of loaded"))
+    loaded = ImageIndex.load(tmp_path / "index", **quiet())
+    assert loaded.config.backend == backend and loaded.config.ivf_probes == 8 and loaded.backend_name == backend
+    found = loaded.nearest(queries, 10)
+    assert np.array_equal(found[0], expected[0]) and np.allclose(found[1], expected[1])
+
+
+def test_saved_backend_is_a_cache(tmp_path):
+    vectors, directory = clustered(2000, 32), tmp_path / "index"
+    index = ImageIndex.from_embeddings(vectors, "random", **quiet(backend="brute-int8"))
+    index.build_backend()
+    index.save(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    del manifest["search_backend"]  # as saved before backends were recorded
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    old = ImageIndex.load(directory, **quiet())
+    assert old.config.backend == "auto" and old._built is None and len(old) == 2000
+    index.save(directory)
+    other = ImageIndex.from_embeddings(vectors[::-1], "random", **quiet(backend="brute-int8"))
+    other.build_backend()
+    other.save(tmp_path / "other")
+    os.replace(tmp_path / "other" / "backend.npz", directory / "backend.npz")  # codes of other rows
+    with pytest.warns(UserWarning, match="built from other embeddings; the search backend is rebuilt"):
+        stale = ImageIndex.load(directory, **quiet())
+    assert stale._built is None
+    assert np.array_equal(stale.nearest(vectors[:3], 5)[0][:, 0], [0, 1, 2])
+    index.set_backend("brute")
+    index.save(directory)
+    assert not (directory / "backend.npz").exists()
+
+
 def test_loading_with_another_model_is_refused(folder, model, tmp_path):
     ImageIndex.from_folder(folder, model, **quiet()).save(tmp_path / "index")
     with pytest.raises(ValueError, match="fake-colors.*other.*different space"):
@@ -519,8 +562,74 @@ def test_int8_rescoring_gives_float32s_top_10(packed):
     np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
     approximate = int8._built.approximate_scores(queries)  # the rescoring relies on this bound
     error = np.abs(approximate - queries @ vectors.T).max(axis=1)
-    assert np.all(error <= [int8._built.error_bound(query) for query in queries])
+    assert np.all(error <= int8._built.error_bounds(queries))
     assert int8._built.nbytes == vectors.size  # one byte per number
+
+
+def test_int8_error_bound_holds_for_each_query_of_a_mixed_batch():
+    """The int8 layer rounds a whole batch with one scale: a peaked query widens every other query's rounding."""
+    from mmlesson.search_backends import Int8Rescoring, quantized_queries
+
+    peaked = np.zeros((1, 256), np.float32)
+    peaked[0, 3] = 1.0  # span 1 instead of ~0.3: the batch's quantisation step triples
+    queries = np.concatenate([search.random_unit_vectors(5, 256, seed=4), peaked])  # (6, 256)
+    worst_rows = search.normalize_rows(quantized_queries(queries)[:5] - queries[:5])  # along each rounding error
+    vectors = np.concatenate([embeddings_with_structure(3000, dim=256), worst_rows])  # (3005, 256)
+    int8 = Int8Rescoring(vectors)  # a bound from each query's own span alone fails here (3 of the 5)
+    error = np.abs(int8.approximate_scores(queries) - queries @ vectors.T).max(axis=1)
+    assert np.all(error <= int8.error_bounds(queries))
+    exact, _ = search.top_k(queries @ vectors.T, 10)
+    assert np.array_equal(int8.search(queries, 10)[0], exact)
+
+
+def near_duplicates(count: int, dim: int = 128, spread: float = 0.002, seed: int = 0) -> np.ndarray:
+    """Unit rows all within ``spread`` of one direction: nearly every row falls inside the 8-bit error bound."""
+    rng = np.random.default_rng(seed)
+    centre = rng.standard_normal(dim).astype(np.float32)
+    return search.normalize_rows(centre / np.linalg.norm(centre) + spread * rng.standard_normal((count, dim)))
+
+
+def test_int8_rescores_every_row_the_bound_cannot_rule_out():
+    vectors = near_duplicates(6000)
+    queries = np.concatenate([near_duplicates(3, seed=1), search.normalize_rows(vectors[:2] + 0.001)])  # (5, 128)
+    exact_indices, exact_scores = search.top_k(queries @ vectors.T, 10)
+    index = ImageIndex.from_embeddings(vectors, "random", **quiet(backend="brute-int8"))
+    indices, scores = index.nearest(queries, 10)
+    assert np.array_equal(indices, exact_indices)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-6)
+    backend = index._built
+    inside = (backend.approximate_scores(queries) >= exact_scores[:, -1:] - backend.error_bounds(queries)[:, None])
+    assert np.all(inside.sum(axis=1) > backend.candidates)  # many more rows than the 64 candidates are in doubt...
+    assert np.all(np.array(backend.last_rescored) >= inside.sum(axis=1))  # ...and every one of them was rescored
+
+
+def test_auto_picks_int8_from_the_measured_crossover():
+    from mmlesson.search_backends import INT8_MIN_NUMBERS
+
+    dim = 64
+    below = INT8_MIN_NUMBERS // dim - 1
+    vectors = search.random_unit_vectors(below + 2, dim)
+    small = ImageIndex.from_embeddings(vectors[:below], "random", **quiet())
+    large = ImageIndex.from_embeddings(vectors, "random", **quiet())
+    assert small.config.backend == large.config.backend == "auto"
+    assert (small.backend_name, large.backend_name) == ("brute", "brute-int8")
+    queries = search.random_unit_vectors(3, dim, seed=9)
+    assert np.array_equal(large.nearest(queries, 10)[0], search.top_k(queries @ vectors.T, 10)[0])
+    assert large._built.name == "brute-int8" and small.nearest(queries, 10)[0].shape == (3, 10)
+    assert small._built.name == "brute"
+    forced = ImageIndex.from_embeddings(vectors, "random", **quiet(backend="brute"))
+    assert forced.backend_name == "brute"
+
+
+def test_summary_line_names_the_backend_and_its_memory():
+    vectors = search.random_unit_vectors(32_000, 256)
+    index = ImageIndex.from_embeddings(vectors, "random", **quiet())
+    line = repr(index)
+    assert "backend='brute-int8' (auto)" in line and "32.8 MB float32 rows + 8.2 MB int8 codes (+25%)" in line
+    assert index.summary() in line
+    small = ImageIndex.from_embeddings(vectors[:100], "random", **quiet(dtype="float16"))
+    assert "backend='brute' (auto), memory 51.2 kB float16 rows," in repr(small)
+    assert "int8" not in repr(small)
 
 
 def test_int8_rescoring_on_float16_storage_and_small_collections():
@@ -535,11 +644,14 @@ def test_int8_rescoring_on_float16_storage_and_small_collections():
     assert tiny.nearest(vectors[:1], 7)[0].shape == (1, 7)
 
 
-@pytest.mark.parametrize("options, message", [({"backend": "int8"}, "choose one of brute, brute-int8, faiss-flat"),
+@pytest.mark.parametrize("options, message", [({"backend": "int8"}, "choose one of auto, brute, brute-int8, faiss"),
                                               ({"dtype": "int8"}, "choose one of float32, float16")])
 def test_bad_storage_or_backend_names_the_valid_choices(options, message):
     with pytest.raises(ValueError, match=message):
         ImageIndex.from_embeddings(embeddings_with_structure(10, dim=8), "random", **quiet(**options))
+    index = ImageIndex.from_embeddings(embeddings_with_structure(10, dim=8), "random", **quiet())
+    with pytest.raises(ValueError, match="'annoy' is unknown; choose one of auto, brute, brute-int8"):
+        index.set_backend("annoy")
 
 
 def test_set_backend_switches_without_reencoding(folder, model):

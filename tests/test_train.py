@@ -1,6 +1,7 @@
 """train.py: the tiny-CLIP training loop, its schedule, its settings, and the train-clip command."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -79,3 +80,57 @@ def test_train_clip_command_trains_and_saves(tmp_path, monkeypatch, capsys):
     assert main(["train-clip", "--steps", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert out.exists() and "step     2" in printed and "saved" in printed
+
+
+def test_true_captions_accept_every_caption_that_fits_the_image():
+    attributes = [shapes.ShapeAttributes("circle", "red", "small", "on the left"),
+                  shapes.ShapeAttributes("circle", "blue", "large", "at the top"),
+                  shapes.ShapeAttributes("star", "red", "small", "on the left")]
+    captions = ["a circle", "a photo of a large blue circle at the top", "a small red star on the left"]
+    matches = train.true_captions(attributes, captions)
+    assert matches.tolist() == [[True, False, False], [True, True, False], [False, False, True]]
+
+
+def test_hard_negatives_pair_each_anchor_with_the_same_color_and_another_shape():
+    pool = shapes.make_shapes(400, seed=5, holdout=shapes.DEFAULT_HOLDOUT)
+    cfg = train.TrainConfig(batch_size=64, train_images=400, hard_negative_fraction=0.25)
+    draw = train.BatchSampler(pool.attributes, cfg, np.random.default_rng(0))
+    index = draw()
+    assert len(index) == 64 and len(set(index[:48])) == 48  # anchors are distinct pool images
+    for anchor, partner in zip(index[:16], index[48:]):
+        assert pool.attributes[partner].color == pool.attributes[anchor].color
+        assert pool.attributes[partner].shape != pool.attributes[anchor].shape
+
+
+def test_plain_batches_draw_like_before():
+    cfg = train.TrainConfig(batch_size=32, train_images=100)
+    pool = shapes.make_shapes(100, seed=0)
+    drawn = train.BatchSampler(pool.attributes, cfg, np.random.default_rng(7))()
+    assert drawn.tolist() == np.random.default_rng(7).choice(100, size=32, replace=False).tolist()
+
+
+@pytest.mark.parametrize("image_bfloat16", [False, True])
+def test_true_caption_loss_and_bfloat16_images_still_learn(image_bfloat16):
+    torch.manual_seed(0)
+    model = build_tiny(SMALL_MODEL)
+    batch = shapes.make_shapes(32, seed=1)
+    pixels = train.pixels_from_uint8(batch.images, model)
+    optimizer = torch.optim.AdamW(model.torch_model.parameters(), lr=3e-3)
+    matches = train.true_captions(batch.attributes, batch.captions)
+    losses = [train.training_step(model, pixels, batch.captions, optimizer, image_bfloat16, matches) for _ in range(15)]
+    assert losses[-1] < losses[0] - 0.1
+
+
+def test_true_caption_loss_equals_the_clip_loss_when_captions_are_distinct():
+    torch.manual_seed(0)
+    image_features = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    text_features = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    expected = train.clip_loss(image_features, text_features, 10.0)
+    torch.testing.assert_close(train.true_caption_loss(image_features, text_features, 10.0, torch.eye(6)), expected)
+
+
+@pytest.mark.parametrize("options, message", [(dict(positives="all"), "positives 'all' is not one of"),
+                                              (dict(hard_negative_fraction=0.6), "hard_negative_fraction must be")])
+def test_settings_refuse_unknown_positives_and_too_many_hard_negatives(options, message):
+    with pytest.raises(ValueError, match=message):
+        train.TrainConfig(**options)

@@ -155,8 +155,9 @@ def _torch_threads_during(count: int):
 # - Large products do gain from a free core (ViT-B-32, 16 images at 224 px: 0.55 s on two threads, 1.0 s on one)
 #   and lose when the core is taken (1.9 s on two beside the busy loop); so do the tiny CLIP's batch-256 training
 #   steps (3.2 s against 5.5 s idle for 20 steps; 19.1 s against 5.8 s busy). Hence large_work() counts free cores.
-# The price: a training run gets the thread count the load allows, step by step, and float sums in another order
-# change its last digits, so two runs on one machine can differ slightly; a fixed count repeats exactly.
+# The price: a training run takes the thread count the load allows when it starts (train.py keeps it for every
+# step), and float sums in another order change its last digits, so two runs started under different loads can
+# differ slightly; the same seed and thread count repeat exactly (a fixed count: threads=N).
 # A user who knows better passes ``threads=`` (setup, apply_thread_policy), ``--threads`` or MMLESSON_THREADS.
 
 
@@ -213,18 +214,28 @@ def applied_thread_policy() -> ThreadPolicy | None:
     return _APPLIED
 
 
-def large_work(enabled: bool = True):
-    """Run a large product (real CLIP's encoder, a training step) on the policy's ``large_work_threads``, or, when it
-    adapts to load, on as many of them as no other program is using right now; then restore the count.
+def large_work(enabled: bool = True, threads: int | None = None):
+    """Run a large product (real CLIP's encoder, a training step) on ``threads``, by default on
+    ``large_work_threads()``; then restore the count.
 
-    ``enabled=False`` changes nothing (for a caller whose model may be tiny); without an applied policy torch's own
-    count holds."""
+    ``enabled=False`` changes nothing (for a caller whose model may be tiny). A loop whose numbers should repeat
+    (training) picks ``large_work_threads()`` once and passes it to every step."""
     import torch
 
-    if not (_APPLIED and enabled):
+    if not enabled:
         return _torch_threads_during(torch.get_num_threads())
+    return _torch_threads_during(check_threads(threads) or large_work_threads())
+
+
+def large_work_threads() -> int:
+    """The threads large work gets now: the policy's ``large_work_threads``, or, when it adapts to load, as many of
+    them as no other program is using right now; without an applied policy, torch's current count."""
+    import torch
+
+    if not _APPLIED:
+        return torch.get_num_threads()
     wanted, free = _APPLIED.large_work_threads, free_cores() if _APPLIED.adapt_to_load else None
-    return _torch_threads_during(wanted if free is None else max(1, min(wanted, free)))
+    return wanted if free is None else max(1, min(wanted, free))
 
 
 def free_cores() -> int | None:

@@ -90,6 +90,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)  # one row per evaluation: step, seconds, loss, accuracies
     losses: list[float] = field(default_factory=list)  # every step's loss, for the loss curve
     train_seconds: float = 0.0  # optimiser time only, evaluations excluded
+    threads: int = 1  # torch threads of every step: the losses repeat exactly for the same seed and thread count
 
 
 def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float) -> float:
@@ -195,7 +196,10 @@ def train_clip(cfg: TrainConfig = TrainConfig(), model_cfg: TinyClipConfig = Tin
     optimizer = torch.optim.AdamW(model.torch_model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     caption_rng = np.random.default_rng(cfg.seed + 1)
     draw_batch = BatchSampler(pool.attributes, cfg, np.random.default_rng(cfg.seed + 2))
-    result = TrainResult(model)
+    # Chosen once per run, not per step: a step gains from a free core (bench/thread_policy.py), and a run whose
+    # thread count changed mid-way would not repeat. Two runs on differently loaded machines can differ in the last
+    # digits; threads=N (setup, --threads, MMLESSON_THREADS) makes every run use N.
+    result = TrainResult(model, threads=config.large_work_threads())
     model.torch_model.train()
     bar = tqdm(range(cfg.steps), desc="training tiny CLIP", disable=not progress)
     for step in bar:
@@ -205,7 +209,7 @@ def train_clip(cfg: TrainConfig = TrainConfig(), model_cfg: TinyClipConfig = Tin
         index = draw_batch()
         captions = [shapes.describe(pool.attributes[i], caption_rng) for i in index]
         matches = true_captions([pool.attributes[i] for i in index], captions) if cfg.positives == "true" else None
-        with config.large_work():  # a training step gains from a free core (bench/thread_policy.py)
+        with config.large_work(threads=result.threads):
             loss = training_step(model, pixels[index], captions, optimizer, cfg.image_bfloat16, matches)
         result.train_seconds += time.perf_counter() - start
         result.losses.append(loss)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlesson import shapes, train
+from mmlesson import config, shapes, train
 from mmlesson.cli import main
 from mmlesson.models import TinyClipConfig, build_tiny
 
@@ -27,10 +27,13 @@ def test_pixels_are_normalised_like_preprocess():
     torch.testing.assert_close(train.pixels_from_uint8(batch.images, model), expected)
 
 
-def test_training_records_history_and_repeats_under_a_seed():
+def test_training_records_history_and_repeats_under_a_seed(monkeypatch):
+    asked = []  # how often a run asks for its thread count: once, so a load change mid-run cannot change it
+    monkeypatch.setattr(config, "large_work_threads", lambda: asked.append(1) or 1)
     cfg = train.TrainConfig(**SMALL, seed=3)
     first = train.train_clip(cfg, SMALL_MODEL, progress=False)
     again = train.train_clip(cfg, SMALL_MODEL, progress=False)
+    assert first.threads == again.threads == 1 and len(asked) == 2
     assert [row["step"] for row in first.history] == [2, 4] and len(first.losses) == 4
     assert all(math.isfinite(loss) for loss in first.losses)
     assert {"zero_shot", "held_out", "loss", "seconds"} <= set(first.history[-1])

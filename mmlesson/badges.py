@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
 from .config import REPO_DIR
@@ -33,7 +32,8 @@ PLACEHOLDER_WORDS = ("your-org", "your_org", "yourorg", "your-name", "your-user"
 GITHUB_URL = re.compile(r"https://github\.com/(?P<owner>[A-Za-z0-9][A-Za-z0-9-]*)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?")
 GITHUB_SSH = re.compile(r"git@github\.com:(?P<owner>[A-Za-z0-9][A-Za-z0-9-]*)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?")
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^)\s]+?/blob/[^/)\s]+/notebooks/(?P<file>[\w.-]+)")
-REPOSITORY_LINE = re.compile(r'(?m)^(Repository\s*=\s*)"[^"]*"')
+# Read and written as a line, not parsed as TOML: tomllib needs Python 3.11 and the course supports 3.10.
+REPOSITORY_LINE = re.compile(r'(?m)^(Repository\s*=\s*)"(?P<url>[^"]*)"')
 
 
 def write_badges(repo: str | None = None, root: Path | None = None) -> list[Path]:
@@ -62,10 +62,10 @@ def write_badges(repo: str | None = None, root: Path | None = None) -> list[Path
 def repository_url(pyproject: Path | None = None) -> str:
     """pyproject's ``[project.urls] Repository`` (default: this clone's), checked: https://github.com/OWNER/NAME."""
     pyproject = Path(pyproject or REPO_DIR / "pyproject.toml")
-    urls = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("urls", {})
-    if "Repository" not in urls:
+    match = REPOSITORY_LINE.search(pyproject.read_text(encoding="utf-8"))  # the line _with_repository rewrites
+    if match is None:
         raise ValueError(f"{pyproject} has no [project.urls] Repository = \"https://github.com/OWNER/NAME\" line")
-    return normalise_github_url(urls["Repository"])
+    return normalise_github_url(match["url"])
 
 
 def normalise_github_url(url: str) -> str:
